@@ -1,0 +1,19 @@
+//! merchant-core: the brain of the merchant app for a 电签 POS terminal.
+//!
+//! Apps hold one [`MerchantCore`]; validators and money functions are plain
+//! exported functions. See ../shared/DESIGN.md for the house plan: shared
+//! layers (error, money, validate, store, platform) never import a capability;
+//! capabilities (session, onboarding, terminals, trades, alerts) meet only here.
+
+uniffi::setup_scaffolding!("merchant_core");
+
+pub mod error;
+pub mod money;
+pub mod platform;
+pub mod store;
+pub mod validate;
+
+mod core;
+
+pub use crate::core::{CoreConfig, MerchantCore};
+pub use error::{Lang, MerchantError, Problem};
