@@ -1,1 +1,56 @@
-fn main() {}
+//! `merchant`: the demo, the sandbox server, and tools for validation and money.
+//!
+//! Exit status: 0 for success or a valid value, 1 for an invalid value (each
+//! problem's code on its own line), 2 for usage errors.
+
+mod demo;
+mod sandbox;
+mod tools;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "merchant",
+    version,
+    about = "The merchant core's tool: demo, sandbox, validation, money"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Walk one merchant through the whole story against the embedded sandbox.
+    Demo(demo::Args),
+    /// Run the platform simulator.
+    #[command(subcommand)]
+    Sandbox(sandbox::Command),
+    /// Check an ID card number, credit code, bank card or phone number.
+    Validate(tools::ValidateArgs),
+    /// Money: uppercase and spoken readings, fees.
+    #[command(subcommand)]
+    Money(tools::MoneyCommand),
+    /// The error-code catalogue.
+    Errors(tools::ErrorsArgs),
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let status = match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Sandbox(cmd) => sandbox::run(cmd),
+        Command::Validate(args) => tools::validate(args),
+        Command::Money(cmd) => tools::money(cmd),
+        Command::Errors(args) => tools::errors(args),
+    };
+    std::process::exit(status);
+}

@@ -2,11 +2,28 @@
 
 use std::sync::Arc;
 
+use crate::MerchantError;
+use crate::error::{Error, Lang, RUNTIME};
+use crate::store::SecretStore;
+
 /// How the app configures the core.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct CoreConfig {
     /// Where the core keeps its files (one SQLite file per signed-in merchant).
     pub data_dir: String,
+    /// The platform's base URL, such as `https://127.0.0.1:8700`. `http://` is
+    /// accepted for loopback hosts only.
+    pub platform_url: String,
+    /// SHA-256 of the platform certificate's SubjectPublicKeyInfo, base64.
+    /// Required for `https://`.
+    pub platform_pin: Option<String>,
+    /// The platform's RSA-2048 public key (PKCS#1 RSAPublicKey DER, base64)
+    /// that signs responses and push payloads.
+    pub platform_public_key: String,
+    /// The app's id on the platform (`appid` of the signing envelope).
+    pub app_id: String,
+    /// Language of messages for the merchant.
+    pub language: Lang,
 }
 
 /// The one object an app holds.
@@ -14,19 +31,30 @@ pub struct CoreConfig {
 pub struct MerchantCore {
     runtime: tokio::runtime::Runtime,
     config: CoreConfig,
+    secret_store: Arc<dyn SecretStore>,
 }
 
 #[uniffi::export]
 impl MerchantCore {
+    /// Opens the core. Cheap: starts the runtime and checks the config; files
+    /// are opened on first use.
     #[uniffi::constructor]
-    pub fn open(config: CoreConfig) -> Result<Arc<Self>, crate::MerchantError> {
+    pub fn new(
+        config: CoreConfig,
+        secret_store: Arc<dyn SecretStore>,
+    ) -> Result<Arc<Self>, MerchantError> {
+        crate::error::set_language(config.language);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .thread_name("merchant-core")
             .build()
-            .map_err(|e| crate::error::Error::new(&crate::error::RUNTIME).detail(e.to_string()))?;
-        Ok(Arc::new(MerchantCore { runtime, config }))
+            .map_err(|e| Error::new(&RUNTIME).detail(e.to_string()))?;
+        Ok(Arc::new(MerchantCore {
+            runtime,
+            config,
+            secret_store,
+        }))
     }
 
     pub fn data_dir(&self) -> String {
@@ -35,18 +63,24 @@ impl MerchantCore {
 }
 
 impl MerchantCore {
+    pub(crate) fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    pub(crate) fn secret_store(&self) -> Arc<dyn SecretStore> {
+        self.secret_store.clone()
+    }
+
     /// Runs `fut` on the core's runtime and awaits it from any executor, so no
     /// foreign thread needs a tokio context.
-    pub(crate) async fn run<T, F>(&self, fut: F) -> Result<T, crate::MerchantError>
+    pub(crate) async fn run<T, F>(&self, fut: F) -> Result<T, MerchantError>
     where
-        F: std::future::Future<Output = Result<T, crate::error::Error>> + Send + 'static,
+        F: std::future::Future<Output = Result<T, Error>> + Send + 'static,
         T: Send + 'static,
     {
         match self.runtime.spawn(fut).await {
             Ok(r) => r.map_err(Into::into),
-            Err(e) => Err(crate::error::Error::new(&crate::error::RUNTIME)
-                .detail(e.to_string())
-                .into()),
+            Err(e) => Err(Error::new(&RUNTIME).detail(e.to_string()).into()),
         }
     }
 }

@@ -254,7 +254,12 @@ impl Error {
 
     /// A refusal from the platform with its own code, which the catalogue may
     /// or may not know.
-    pub fn platform(kind: ErrorKind, code: String, message: Option<String>, http_status: u16) -> Self {
+    pub fn platform(
+        kind: ErrorKind,
+        code: String,
+        message: Option<String>,
+        http_status: u16,
+    ) -> Self {
         Error {
             kind,
             code: Cow::Owned(code),
@@ -386,13 +391,18 @@ mod tests {
         for c in &all {
             assert!(seen.insert(c.code), "duplicate code {}", c.code);
             assert!(
-                c.code
-                    .chars()
-                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '.' || ch == '_'),
+                c.code.chars().all(|ch| ch.is_ascii_lowercase()
+                    || ch.is_ascii_digit()
+                    || ch == '.'
+                    || ch == '_'),
                 "code {} is not lowercase dotted",
                 c.code
             );
-            assert!(!c.zh.is_empty() && !c.en.is_empty(), "code {} lacks a message", c.code);
+            assert!(
+                !c.zh.is_empty() && !c.en.is_empty(),
+                "code {} lacks a message",
+                c.code
+            );
         }
     }
 
@@ -415,7 +425,11 @@ mod tests {
         let p: MerchantError =
             Error::platform(ErrorKind::Platform, "platform.zzz".into(), None, 409).into();
         match p {
-            MerchantError::Platform { code, http_status, detail } => {
+            MerchantError::Platform {
+                code,
+                http_status,
+                detail,
+            } => {
                 assert_eq!(code, "platform.zzz");
                 assert_eq!(http_status, 409);
                 assert_eq!(detail, "platform.zzz");

@@ -10,6 +10,7 @@ uniffi::setup_scaffolding!("merchant_core");
 pub mod error;
 pub mod money;
 pub mod platform;
+pub mod session;
 pub mod store;
 pub mod validate;
 
@@ -17,3 +18,4 @@ mod core;
 
 pub use crate::core::{CoreConfig, MerchantCore};
 pub use error::{Lang, MerchantError, Problem};
+pub use store::SecretStore;
