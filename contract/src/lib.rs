@@ -2,3 +2,26 @@
 //!
 //! docs/platform-api.md is the human text of this contract; this crate is its
 //! machine form. Nothing here does I/O.
+//!
+//! - [`envelope`]: the LKLAPI signing envelope (request Authorization header,
+//!   response `Lklapi-*` headers, signed push payloads), device and platform
+//!   keys, nonces, freshness.
+//! - [`nonce`]: the bounded, window-expiring nonce cache.
+//! - [`codes`]: the platform's stable error codes with HTTP status and messages.
+
+pub mod codes;
+pub mod envelope;
+pub mod nonce;
+
+pub use codes::PlatformCode;
+pub use envelope::{
+    Authorization, DeviceKey, EnvelopeError, PlatformPublicKey, PlatformSigner, ResponseSignature,
+    SignedPush,
+};
+pub use nonce::NonceCache;
+
+/// The sandbox's platform key (RSA-2048 PKCS#8), for the contract's own tests.
+/// PUBLIC SANDBOX KEY: never for production (see sandbox/keys/README.md).
+#[cfg(test)]
+pub(crate) const SANDBOX_PLATFORM_KEY_PKCS8: &[u8] =
+    include_bytes!("../../sandbox/keys/platform-sandbox.pk8");
