@@ -1,0 +1,165 @@
+//! The platform's base URL and the rule for plain http: only to loopback.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use reqwest::Url;
+
+use crate::error::{Error, Result};
+
+/// A checked platform base URL: `https://` anywhere (with a pin), or
+/// `http://` to a loopback host (127.0.0.0/8, ::1, localhost).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    base: Url,
+    tls: bool,
+}
+
+impl Endpoint {
+    pub fn parse(text: &str) -> Result<Self> {
+        if text.len() > 2048 {
+            return Err(Error::new(&super::URL_INVALID).detail("url too long"));
+        }
+        let url = Url::parse(text.trim())
+            .map_err(|e| Error::new(&super::URL_INVALID).detail(e.to_string()))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Error::new(&super::URL_INVALID).detail("credentials in url"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(Error::new(&super::URL_INVALID).detail("query or fragment in url"));
+        }
+        let tls = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            other => {
+                return Err(Error::new(&super::URL_INVALID).detail(format!("scheme {other}")));
+            }
+        };
+        let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+            return Err(Error::new(&super::URL_INVALID).detail("no host"));
+        };
+        if !tls && !is_loopback_host(host) {
+            return Err(Error::new(&super::INSECURE_URL).detail("http to a non-loopback host"));
+        }
+        let mut base = url.clone();
+        // A base path always ends with '/', so joining "v1/..." keeps it.
+        if !base.path().ends_with('/') {
+            let p = format!("{}/", base.path());
+            base.set_path(&p);
+        }
+        Ok(Endpoint { base, tls })
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The URL of `path` ("/v1/auth/sign-in", with an optional query) under the base.
+    pub fn url(&self, path: &str) -> Result<Url> {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| Error::new(&super::URL_INVALID).detail(e.to_string()))
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+}
+
+/// `host` as the URL parser gives it: a domain, dotted IPv4, or `[IPv6]`.
+fn is_loopback_host(host: &str) -> bool {
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    if let Some(v6) = bare {
+        return v6.parse::<Ipv6Addr>().is_ok_and(|a| is_loopback_v6(&a));
+    }
+    if let Ok(v4) = host.parse::<Ipv4Addr>() {
+        return is_loopback_v4(&v4);
+    }
+    host.trim_end_matches('.').eq_ignore_ascii_case("localhost")
+}
+
+fn is_loopback_v4(a: &Ipv4Addr) -> bool {
+    a.octets()[0] == 127
+}
+
+fn is_loopback_v6(a: &Ipv6Addr) -> bool {
+    // ::1, and the IPv4-mapped form of 127.0.0.0/8.
+    *a == Ipv6Addr::LOCALHOST || a.to_ipv4_mapped().is_some_and(|v4| is_loopback_v4(&v4))
+}
+
+/// Whether `ip` is a loopback address by the same rule.
+pub fn is_loopback_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => is_loopback_v4(&a),
+        IpAddr::V6(a) => is_loopback_v6(&a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_is_accepted_for_loopback_hosts_only() {
+        for ok in [
+            "http://127.0.0.1:8700",
+            "http://127.8.9.10/",
+            "http://localhost:1",
+            "http://LOCALHOST.",
+            "http://[::1]:8700/",
+            "http://[::ffff:127.0.0.1]/",
+            "https://10.0.2.2:8700",
+            "https://platform.example.com/api",
+        ] {
+            assert!(Endpoint::parse(ok).is_ok(), "{ok} should be accepted");
+        }
+        for refused in [
+            "http://10.0.2.2:8700",
+            "http://128.0.0.1",
+            "http://localhost.example.com",
+            "http://127.0.0.1.nip.io",
+            "http://[::2]",
+            "http://[::ffff:10.0.0.1]",
+            "http://platform.example.com",
+        ] {
+            let e = Endpoint::parse(refused).unwrap_err();
+            assert!(e.is(&super::super::INSECURE_URL), "{refused}: {e}");
+        }
+    }
+
+    #[test]
+    fn malformed_urls_get_their_code() {
+        for bad in [
+            "",
+            "not a url",
+            "ftp://127.0.0.1",
+            "https://user:pw@host",
+            "https://host/?a=b",
+            "https://host/#x",
+            "file:///etc/passwd",
+        ] {
+            let e = Endpoint::parse(bad).unwrap_err();
+            assert!(e.is(&super::super::URL_INVALID), "{bad:?}: {e}");
+        }
+        let long = format!("https://h/{}", "a".repeat(5000));
+        assert!(
+            Endpoint::parse(&long)
+                .unwrap_err()
+                .is(&super::super::URL_INVALID)
+        );
+    }
+
+    #[test]
+    fn paths_join_under_the_base_path() {
+        let e = Endpoint::parse("https://h.example/api").unwrap();
+        assert_eq!(
+            e.url("/v1/auth/sign-in").unwrap().as_str(),
+            "https://h.example/api/v1/auth/sign-in"
+        );
+        let e = Endpoint::parse("http://127.0.0.1:9").unwrap();
+        assert_eq!(
+            e.url("/v1/events?x=1").unwrap().as_str(),
+            "http://127.0.0.1:9/v1/events?x=1"
+        );
+        assert!(!e.is_tls());
+    }
+}
