@@ -1,11 +1,31 @@
 //! store: SQLite (WAL, foreign keys, migrations by `PRAGMA user_version`) and
 //! sealing of personal data with AES-256-GCM under a data key that the
 //! platform key store ([`SecretStore`]) wraps.
+//!
+//! - [`seal`]: [`Sealer`] and [`Place`], the AES-256-GCM format.
+//! - [`keys`]: [`WrappedSecret`], small secrets wrapped by the key store and
+//!   kept in files; [`Secret`], bytes that are zeroed when dropped.
+//! - [`FileSecretStore`]: the file-backed key store for desktop and tests.
 
+mod file_secret;
+pub mod keys;
+pub mod seal;
 mod secret;
 
+pub use file_secret::FileSecretStore;
+pub use keys::{Secret, WrappedSecret};
+pub use seal::{Place, Sealer};
 pub use secret::SecretStore;
 
 crate::codes! {
-    PLACEHOLDER = Internal, "store.placeholder", "占位", "Placeholder";
+    IO = Storage, "store.io", "本地文件读写失败", "Reading or writing a local file failed";
+    SEAL_FAILED = Internal, "store.seal_failed", "数据加密失败", "Sealing data failed";
+    UNSEAL_FAILED = Integrity, "store.unseal_failed", "加密数据无法解开：密钥不符或数据已被改动", "Sealed data could not be opened: wrong key or altered data";
+    KEY_MISSING = Integrity, "store.key_missing", "数据密钥文件缺失，本地数据无法读取，请重新登录", "The data key file is missing; local data cannot be read. Please sign in again";
+    KEY_CORRUPT = Integrity, "store.key_corrupt", "数据密钥文件已损坏，本地数据无法读取，请重新登录", "The data key file is damaged; local data cannot be read. Please sign in again";
+    KEY_LOST = Integrity, "store.key_lost", "系统密钥库无法解开数据密钥（密钥已丢失或已更换），请重新登录", "The system key store cannot unwrap the data key (key lost or replaced). Please sign in again";
+    KEY_WRAP_FAILED = Storage, "store.key_wrap_failed", "系统密钥库无法保护数据密钥", "The system key store could not wrap the data key";
 }
+
+#[cfg(test)]
+mod tests;
