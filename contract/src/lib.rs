@@ -8,10 +8,14 @@
 //!   keys, nonces, freshness.
 //! - [`nonce`]: the bounded, window-expiring nonce cache.
 //! - [`codes`]: the platform's stable error codes with HTTP status and messages.
+//! - [`wire`]: the records of errors, paging, auth, devices, push tokens, events.
+//! - [`routes`]: every route with its access rule, idempotency and body limit.
 
 pub mod codes;
 pub mod envelope;
 pub mod nonce;
+pub mod routes;
+pub mod wire;
 
 pub use codes::PlatformCode;
 pub use envelope::{
