@@ -10,8 +10,11 @@
 //! - [`codes`]: the platform's stable error codes with HTTP status and messages.
 //! - [`wire`]: the records of errors, paging, auth, devices, push tokens, events.
 //! - [`routes`]: every route with its access rule, idempotency and body limit.
+//! - [`domain`]: the records and codes of onboarding, card BIN, terminals,
+//!   trades, refunds and settlements.
 
 pub mod codes;
+pub mod domain;
 pub mod envelope;
 pub mod nonce;
 pub mod routes;
