@@ -1,0 +1,512 @@
+//! The platform client: signs every request with the device key, sends it
+//! over the pinned transport, verifies the platform's signature on every
+//! answer (errors included), maps refusals to typed errors with the
+//! platform's code, and retries idempotent calls with full-jitter backoff.
+//!
+//! What is retried: plain network failures (unreachable, timeout) and
+//! `502/503/504` answers, for GETs and for writes that carry an idempotency
+//! key, at most [`Backoff::max_retries`] times. What is never retried: pin or
+//! TLS failures, bad or missing response signatures, auth refusals, any
+//! other platform refusal, and writes without an idempotency key.
+
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use merchant_contract::envelope::{self as env, ResponseSignature};
+use merchant_contract::{DeviceKey, EnvelopeError, NonceCache, PlatformPublicKey};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use serde::de::DeserializeOwned;
+
+use super::transport::{self, Timeouts};
+use super::{Backoff, Endpoint, SpkiPin};
+use crate::error::{Error, ErrorKind, Problem, Result, current_language};
+
+/// The longest response body the client reads.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// How many response nonces the client remembers (within the freshness window).
+const RESPONSE_NONCES: usize = 16 * 1024;
+
+/// What the client needs to know about the platform.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    pub endpoint: Endpoint,
+    /// SPKI SHA-256 pins; required for `https://`.
+    pub pins: Vec<SpkiPin>,
+    /// The key that signs responses and push payloads.
+    pub platform_key: PlatformPublicKey,
+    /// `appid` of the envelope.
+    pub app_id: String,
+    pub timeouts: Timeouts,
+    pub backoff: Backoff,
+}
+
+impl PlatformConfig {
+    /// Checks the app's settings: URL (http only to loopback), pin (required
+    /// for https), the platform public key (base64 PKCS#1 DER), the appid.
+    pub fn new(url: &str, pin: Option<&str>, public_key: &str, app_id: &str) -> Result<Self> {
+        let endpoint = Endpoint::parse(url)?;
+        let pins = match pin.map(str::trim).filter(|p| !p.is_empty()) {
+            Some(p) => vec![SpkiPin::parse(p)?],
+            None if endpoint.is_tls() => return Err(Error::new(&super::PIN_MISSING)),
+            None => Vec::new(),
+        };
+        let platform_key = PlatformPublicKey::from_base64(public_key)
+            .map_err(|e| Error::new(&super::PUBLIC_KEY_INVALID).detail(e.to_string()))?;
+        if !env::is_appid(app_id) {
+            return Err(Error::new(&super::APP_ID_INVALID));
+        }
+        Ok(PlatformConfig {
+            endpoint,
+            pins,
+            platform_key,
+            app_id: app_id.to_owned(),
+            timeouts: Timeouts::default(),
+            backoff: Backoff::default(),
+        })
+    }
+}
+
+/// One call to the platform.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    /// The path and query under the base URL, such as `/v1/auth/sign-in`.
+    pub path: String,
+    /// The exact body bytes (JSON); empty for GET.
+    pub body: Vec<u8>,
+    /// The access token (`Lklapi-Session`), when the call needs a session.
+    pub session: Option<String>,
+    /// The idempotency key of a write; a write with one may be retried.
+    pub idempotency_key: Option<String>,
+}
+
+impl Call {
+    pub fn get(path: impl Into<String>) -> Self {
+        Call {
+            method: Method::GET,
+            path: path.into(),
+            body: Vec::new(),
+            session: None,
+            idempotency_key: None,
+        }
+    }
+
+    /// A POST of `body` serialised as JSON.
+    pub fn post_json<T: serde::Serialize + ?Sized>(
+        path: impl Into<String>,
+        body: &T,
+    ) -> Result<Self> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| Error::new(&crate::error::INTERNAL).detail(e.to_string()))?;
+        Ok(Call {
+            method: Method::POST,
+            path: path.into(),
+            body,
+            session: None,
+            idempotency_key: None,
+        })
+    }
+
+    pub fn with_session(mut self, token: impl Into<String>) -> Self {
+        self.session = Some(token.into());
+        self
+    }
+
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// GETs and keyed writes may be sent again without doing anything twice.
+    pub fn is_idempotent(&self) -> bool {
+        self.method == Method::GET || self.method == Method::HEAD || self.idempotency_key.is_some()
+    }
+}
+
+/// A verified 2xx answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub request_id: Option<String>,
+}
+
+impl Reply {
+    /// The body as `T`; a body that does not fit is [`super::RESPONSE_MALFORMED`].
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::new(&super::RESPONSE_MALFORMED).detail(e.to_string()))
+    }
+}
+
+/// The client. Cheap to share (`Arc`); one per core.
+pub struct PlatformClient {
+    http: reqwest::Client,
+    config: PlatformConfig,
+    nonces: Mutex<NonceCache>,
+    rng: Mutex<StdRng>,
+}
+
+impl std::fmt::Debug for PlatformClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformClient")
+            .field("endpoint", &self.config.endpoint.base().as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Unix seconds now (0 if the clock is before 1970).
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl PlatformClient {
+    pub fn new(config: PlatformConfig) -> Result<Self> {
+        let http = transport::http_client(&config.endpoint, config.pins.clone(), config.timeouts)?;
+        let mut seed = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed)
+            .map_err(|_| Error::new(&crate::error::INTERNAL).detail("system random failed"))?;
+        Ok(PlatformClient {
+            http,
+            config,
+            nonces: Mutex::new(NonceCache::new(RESPONSE_NONCES)),
+            rng: Mutex::new(StdRng::from_seed(seed)),
+        })
+    }
+
+    pub fn config(&self) -> &PlatformConfig {
+        &self.config
+    }
+
+    /// Sends `call` signed by `device`, retrying idempotent calls on network
+    /// trouble. `Ok` only for a verified 2xx answer; a verified refusal is
+    /// the platform's code as an [`Error`].
+    pub async fn send(&self, device: &DeviceKey, call: &Call) -> Result<Reply> {
+        let backoff = self.config.backoff;
+        let mut retry = 0u32;
+        loop {
+            let result = self.send_once(device, call).await;
+            let again = match &result {
+                Err(e) => call.is_idempotent() && retry < backoff.max_retries && is_retryable(e),
+                Ok(_) => false,
+            };
+            if !again {
+                return result;
+            }
+            let wait = {
+                let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+                backoff.delay(retry, &mut *rng)
+            };
+            if let Err(e) = &result {
+                tracing::debug!(code = %e.code, retry, wait_ms = wait.as_millis() as u64, "retrying platform call");
+            }
+            tokio::time::sleep(wait).await;
+            retry += 1;
+        }
+    }
+
+    /// [`PlatformClient::send`], then the body as `T`.
+    pub async fn call<T: DeserializeOwned>(&self, device: &DeviceKey, call: &Call) -> Result<T> {
+        self.send(device, call).await?.json()
+    }
+
+    async fn send_once(&self, device: &DeviceKey, call: &Call) -> Result<Reply> {
+        let url = self.config.endpoint.url(&call.path)?;
+        let auth = device
+            .authorize(&self.config.app_id, unix_now(), &call.body)
+            .map_err(|e| Error::new(&super::SIGNING_FAILED).detail(e.to_string()))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            env::HEADER_AUTHORIZATION,
+            header_value(&auth.to_header_value())?,
+        );
+        if let Some(token) = &call.session {
+            headers.insert(env::HEADER_SESSION, header_value(token)?);
+        }
+        if let Some(key) = &call.idempotency_key {
+            headers.insert(env::HEADER_IDEMPOTENCY_KEY, header_value(key)?);
+        }
+        if !call.body.is_empty() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        let request = self
+            .http
+            .request(call.method.clone(), url)
+            .headers(headers)
+            .body(call.body.clone());
+        let mut response = request.send().await.map_err(|e| transport::classify(&e))?;
+        let status = response.status().as_u16();
+        let signature = read_signature(response.headers());
+        let request_id = response
+            .headers()
+            .get(env::HEADER_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= 128)
+            .map(str::to_owned);
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(Error::new(&super::RESPONSE_TOO_LARGE));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport::classify(&e))?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(Error::new(&super::RESPONSE_TOO_LARGE));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        self.verify(signature, &body)?;
+        if (200..300).contains(&status) {
+            Ok(Reply {
+                status,
+                body,
+                request_id,
+            })
+        } else {
+            Err(refusal(status, &body))
+        }
+    }
+
+    /// Verifies the platform's signature over `body`, its freshness and that
+    /// its nonce is new.
+    fn verify(
+        &self,
+        signature: Result<ResponseSignature, EnvelopeError>,
+        body: &[u8],
+    ) -> Result<()> {
+        let sig = match signature {
+            Ok(s) => s,
+            Err(EnvelopeError::Missing) => return Err(Error::new(&super::RESPONSE_UNSIGNED)),
+            Err(e) => {
+                return Err(Error::new(&super::RESPONSE_SIGNATURE_INVALID).detail(e.to_string()));
+            }
+        };
+        if sig.appid != self.config.app_id {
+            return Err(Error::new(&super::RESPONSE_SIGNATURE_INVALID).detail("appid differs"));
+        }
+        sig.verify(&self.config.platform_key, body)
+            .map_err(|e| Error::new(&super::RESPONSE_SIGNATURE_INVALID).detail(e.to_string()))?;
+        let now = unix_now();
+        env::check_freshness(sig.timestamp, now).map_err(|_| Error::new(&super::RESPONSE_STALE))?;
+        let mut nonces = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
+        match nonces.check_and_insert(&sig.nonce_str, sig.timestamp, now) {
+            Ok(()) => Ok(()),
+            Err(EnvelopeError::Stale) => Err(Error::new(&super::RESPONSE_STALE)),
+            Err(e) => Err(Error::new(&super::RESPONSE_REPLAYED).detail(e.to_string())),
+        }
+    }
+}
+
+fn header_value(text: &str) -> Result<HeaderValue> {
+    HeaderValue::from_str(text)
+        .map_err(|_| Error::new(&super::HEADER_INVALID).detail("value not allowed in a header"))
+}
+
+fn read_signature(headers: &HeaderMap) -> Result<ResponseSignature, EnvelopeError> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    ResponseSignature::from_headers(
+        get(env::HEADER_APPID),
+        get(env::HEADER_SERIAL),
+        get(env::HEADER_TIMESTAMP),
+        get(env::HEADER_NONCE),
+        get(env::HEADER_SIGNATURE),
+    )
+}
+
+/// May this failure be tried again (for an idempotent call)?
+pub fn is_retryable(e: &Error) -> bool {
+    transport::is_transient(e)
+        || (e.kind == ErrorKind::Platform && matches!(e.http_status, 502..=504))
+}
+
+/// The error body of a refusal (docs/platform-api.md, "Errors").
+#[derive(Debug, serde::Deserialize)]
+struct ErrorBody {
+    code: String,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    message_en: Option<String>,
+    #[serde(default)]
+    fields: Vec<FieldError>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct FieldError {
+    field: String,
+    code: String,
+}
+
+fn is_code(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_')
+}
+
+fn is_field_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'[' | b']'))
+}
+
+/// A message from the platform fit to show: bounded, no control characters.
+fn clean_message(m: Option<String>) -> Option<String> {
+    let m = m?;
+    let m: String = m.chars().filter(|c| !c.is_control()).take(200).collect();
+    let m = m.trim().to_owned();
+    (!m.is_empty()).then_some(m)
+}
+
+/// The typed error of a verified non-2xx answer.
+pub fn refusal(status: u16, body: &[u8]) -> Error {
+    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let Some(parsed) = parsed.filter(|b| is_code(&b.code)) else {
+        let mut e = Error::new(&super::UNEXPECTED_STATUS).detail(format!("status {status}"));
+        e.http_status = status;
+        return e;
+    };
+    let problems: Vec<Problem> = parsed
+        .fields
+        .iter()
+        .filter(|f| is_code(&f.code) && is_field_name(&f.field))
+        .take(64)
+        .map(|f| Problem {
+            code: f.code.clone(),
+            field: f.field.clone(),
+            message: crate::error::find(&f.code)
+                .map(|c| c.message(current_language()).to_owned())
+                .unwrap_or_else(|| f.code.clone()),
+        })
+        .collect();
+    let message = match current_language() {
+        crate::error::Lang::Zh => clean_message(parsed.message),
+        crate::error::Lang::En => clean_message(parsed.message_en),
+    };
+    let kind = if problems.is_empty() {
+        super::kind_of(&parsed.code, status)
+    } else {
+        ErrorKind::Input
+    };
+    let mut e =
+        Error::platform(kind, parsed.code, message, status).detail(format!("status {status}"));
+    e.problems = problems;
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_keep_the_platform_code_and_pick_the_kind() {
+        let e = refusal(
+            401,
+            r#"{"code":"auth.session_expired","message":"登录已过期","message_en":"expired","request_id":"r1"}"#
+                .as_bytes(),
+        );
+        assert_eq!(e.code, "auth.session_expired");
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert_eq!(e.http_status, 401);
+        let m: crate::MerchantError = e.into();
+        assert!(
+            matches!(m, crate::MerchantError::Auth { ref code, .. } if code == "auth.session_expired")
+        );
+
+        let e = refusal(404, br#"{"code":"resource.not_found","message":"x"}"#);
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        let e = refusal(409, br#"{"code":"terminal.owned_by_other","message":"x"}"#);
+        assert_eq!(e.kind, ErrorKind::Conflict);
+        let e = refusal(503, br#"{"code":"server.busy"}"#);
+        assert_eq!(e.kind, ErrorKind::Platform);
+        assert!(is_retryable(&e));
+        let e = refusal(500, br#"{"code":"server.internal"}"#);
+        assert!(!is_retryable(&e));
+        let m: crate::MerchantError = refusal(429, br#"{"code":"auth.sms_rate_limited"}"#).into();
+        assert_eq!(m.code(), "auth.sms_rate_limited");
+    }
+
+    #[test]
+    fn field_refusals_list_every_field() {
+        let e = refusal(
+            400,
+            br#"{"code":"request.field_invalid","message":"x","fields":[{"field":"phone","code":"auth.phone_invalid"},{"field":"name","code":"name.empty"},{"field":"bad field","code":"x"}]}"#,
+        );
+        assert_eq!(e.kind, ErrorKind::Input);
+        assert_eq!(e.problems.len(), 2);
+        assert_eq!(e.problems[0].field, "phone");
+        assert_eq!(e.problems[0].code, "auth.phone_invalid");
+    }
+
+    #[test]
+    fn garbage_refusals_are_unexpected_status_and_never_panic() {
+        for body in [
+            &b""[..],
+            b"<html>",
+            br#"{"code":"Not A Code"}"#,
+            br#"{"code":""}"#,
+            br#"{"message":"no code"}"#,
+            br#"[1,2]"#,
+            &[0xff, 0xfe, 0x00],
+        ] {
+            let e = refusal(502, body);
+            assert!(e.is(&super::super::UNEXPECTED_STATUS), "{body:?}");
+            assert_eq!(e.http_status, 502);
+            assert!(is_retryable(&e));
+        }
+        let long = format!(r#"{{"code":"{}"}}"#, "a".repeat(100));
+        assert!(refusal(400, long.as_bytes()).is(&super::super::UNEXPECTED_STATUS));
+    }
+
+    #[test]
+    fn platform_messages_are_cleaned_and_bounded() {
+        let body = format!(
+            r#"{{"code":"auth.sms_code_wrong","message":"错\u0007误{}"}}"#,
+            "长".repeat(500)
+        );
+        let e = refusal(401, body.as_bytes());
+        let msg = e.message.unwrap();
+        assert!(msg.starts_with("错误"));
+        assert_eq!(msg.chars().count(), 200);
+    }
+
+    #[test]
+    fn only_idempotent_calls_are_marked_so() {
+        assert!(Call::get("/v1/x").is_idempotent());
+        let post = Call::post_json("/v1/x", &serde_json::json!({})).unwrap();
+        assert!(!post.is_idempotent());
+        assert!(post.with_idempotency_key("k".repeat(20)).is_idempotent());
+    }
+
+    #[test]
+    fn config_is_checked() {
+        let key = merchant_contract::PlatformSigner::from_pkcs8(include_bytes!(
+            "../../../sandbox/keys/platform-sandbox.pk8"
+        ))
+        .unwrap()
+        .public_key_base64();
+        let pin = SpkiPin::of_spki(b"x").to_base64();
+        assert!(PlatformConfig::new("https://127.0.0.1:1", Some(&pin), &key, "OP1").is_ok());
+        assert!(PlatformConfig::new("http://127.0.0.1:1", None, &key, "OP1").is_ok());
+        let e = PlatformConfig::new("https://127.0.0.1:1", None, &key, "OP1").unwrap_err();
+        assert!(e.is(&super::super::PIN_MISSING));
+        let e = PlatformConfig::new("http://127.0.0.1:1", None, "AAAA", "OP1").unwrap_err();
+        assert!(e.is(&super::super::PUBLIC_KEY_INVALID));
+        let e = PlatformConfig::new("http://127.0.0.1:1", None, &key, "bad app id").unwrap_err();
+        assert!(e.is(&super::super::APP_ID_INVALID));
+        let e = PlatformConfig::new("http://example.com", None, &key, "OP1").unwrap_err();
+        assert!(e.is(&super::super::INSECURE_URL));
+    }
+}
