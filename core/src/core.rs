@@ -29,9 +29,11 @@ pub struct CoreConfig {
 /// The one object an app holds.
 #[derive(uniffi::Object)]
 pub struct MerchantCore {
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until `Drop` takes it to shut it down in the background.
+    runtime: Option<tokio::runtime::Runtime>,
     config: CoreConfig,
     secret_store: Arc<dyn SecretStore>,
+    session: Arc<crate::session::SessionState>,
 }
 
 #[uniffi::export]
@@ -51,9 +53,10 @@ impl MerchantCore {
             .build()
             .map_err(|e| Error::new(&RUNTIME).detail(e.to_string()))?;
         Ok(Arc::new(MerchantCore {
-            runtime,
+            runtime: Some(runtime),
             config,
             secret_store,
+            session: Arc::new(crate::session::SessionState::new()),
         }))
     }
 
@@ -71,6 +74,14 @@ impl MerchantCore {
         self.secret_store.clone()
     }
 
+    pub(crate) fn data_dir_path(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(&self.config.data_dir)
+    }
+
+    pub(crate) fn session_state(&self) -> Arc<crate::session::SessionState> {
+        self.session.clone()
+    }
+
     /// Runs `fut` on the core's runtime and awaits it from any executor, so no
     /// foreign thread needs a tokio context.
     pub(crate) async fn run<T, F>(&self, fut: F) -> Result<T, MerchantError>
@@ -78,9 +89,23 @@ impl MerchantCore {
         F: std::future::Future<Output = Result<T, Error>> + Send + 'static,
         T: Send + 'static,
     {
-        match self.runtime.spawn(fut).await {
+        let Some(runtime) = self.runtime.as_ref() else {
+            return Err(Error::new(&RUNTIME).detail("runtime shut down").into());
+        };
+        match runtime.spawn(fut).await {
             Ok(r) => r.map_err(Into::into),
             Err(e) => Err(Error::new(&RUNTIME).detail(e.to_string()).into()),
+        }
+    }
+}
+
+/// Dropping a tokio runtime from inside async context panics (and the last
+/// `Arc` of the core may well be dropped there, even on one of its own
+/// workers): shut it down in the background instead.
+impl Drop for MerchantCore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }
