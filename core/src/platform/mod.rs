@@ -13,6 +13,8 @@
 
 pub mod backoff;
 pub mod client;
+#[cfg(test)]
+mod client_tests;
 pub mod endpoint;
 pub mod tls;
 pub mod transport;

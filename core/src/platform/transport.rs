@@ -109,6 +109,19 @@ mod tests {
     /// connection with one fixed HTTP/1.1 response. Returns its URL and the
     /// pin of its key.
     async fn tls_server() -> (String, SpkiPin, tokio::task::JoinHandle<()>) {
+        let (url, pin, task, _) = counted_tls_server().await;
+        (url, pin, task)
+    }
+
+    /// [`tls_server`], also counting the TCP connections it accepted.
+    async fn counted_tls_server() -> (
+        String,
+        SpkiPin,
+        tokio::task::JoinHandle<()>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
         let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
         let pin = SpkiPin::of_spki(&ck.signing_key.subject_public_key_info());
         let cert = ck.cert.der().clone();
@@ -126,6 +139,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let Ok(mut tls) = acceptor.accept(tcp).await else {
@@ -143,7 +157,12 @@ mod tests {
                 });
             }
         });
-        (format!("https://127.0.0.1:{}", addr.port()), pin, task)
+        (
+            format!("https://127.0.0.1:{}", addr.port()),
+            pin,
+            task,
+            accepted,
+        )
     }
 
     fn client_for(url: &str, pin: SpkiPin) -> (reqwest::Client, Endpoint) {
@@ -179,6 +198,36 @@ mod tests {
         let e = classify(&err);
         assert!(e.is(&super::super::PIN_MISMATCH), "got {e}");
         assert!(!is_transient(&e));
+    }
+
+    #[tokio::test]
+    async fn the_platform_client_never_retries_a_pin_mismatch() {
+        let (url, _pin, _server, accepted) = counted_tls_server().await;
+        let wrong = SpkiPin::of_spki(
+            &rcgen::KeyPair::generate()
+                .unwrap()
+                .subject_public_key_info(),
+        );
+        let key = merchant_contract::PlatformSigner::from_pkcs8(include_bytes!(
+            "../../../sandbox/keys/platform-sandbox.pk8"
+        ))
+        .unwrap()
+        .public_key_base64();
+        let config =
+            super::super::PlatformConfig::new(&url, Some(&wrong.to_base64()), &key, "OP1").unwrap();
+        let client = super::super::PlatformClient::new(config).unwrap();
+        let device = merchant_contract::DeviceKey::generate().unwrap().0;
+        // A GET: idempotent, so only the nature of the failure stops a retry.
+        let e = client
+            .send(&device, &super::super::Call::get("/v1/devices"))
+            .await
+            .unwrap_err();
+        assert!(e.is(&super::super::PIN_MISMATCH), "got {e}");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let m: crate::MerchantError = e.into();
+        assert!(
+            matches!(m, crate::MerchantError::Auth { ref code, .. } if code == "platform.pin_mismatch")
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,343 @@
+//! The client against a real HTTP server on loopback that checks the request
+//! envelope and answers as scripted, signed with the sandbox platform key
+//! (or deliberately not): retries, verification and refusals.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use merchant_contract::envelope::{self as env, Authorization};
+use merchant_contract::{DeviceKey, PlatformSigner};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::client::unix_now;
+use super::{Backoff, Call, PlatformClient, PlatformConfig};
+
+const APPID: &str = "OP00000001";
+
+fn signer() -> PlatformSigner {
+    PlatformSigner::from_pkcs8(include_bytes!("../../../sandbox/keys/platform-sandbox.pk8"))
+        .unwrap()
+}
+
+/// One scripted answer.
+#[derive(Clone)]
+enum Answer {
+    /// Signed properly.
+    Signed(u16, &'static str),
+    /// Signed, then the body altered.
+    Tampered(u16, &'static str),
+    /// No signature headers.
+    Unsigned(u16, &'static str),
+    /// Signed with a timestamp ten minutes ago.
+    Stale(u16, &'static str),
+    /// The same signed bytes every time it is used.
+    Frozen(u16, Vec<(String, String)>, &'static str),
+}
+
+/// What the server saw of each request.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    signature_ok: bool,
+    session: Option<String>,
+    idempotency_key: Option<String>,
+}
+
+struct Server {
+    url: String,
+    hits: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+/// Serves `script` in order (the last answer repeats). The device's public
+/// key is known to the server so it can check the request signature.
+async fn serve(device_public_key: Vec<u8>, script: Vec<Answer>) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (h, s) = (hits.clone(), seen.clone());
+    let signer = Arc::new(signer());
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let n = h.fetch_add(1, Ordering::SeqCst);
+            let answer = script[n.min(script.len() - 1)].clone();
+            let (s, key, signer) = (s.clone(), device_public_key.clone(), signer.clone());
+            tokio::spawn(async move { handle(tcp, answer, key, &signer, s).await });
+        }
+    });
+    Server { url, hits, seen }
+}
+
+async fn handle(
+    mut tcp: TcpStream,
+    answer: Answer,
+    device_key: Vec<u8>,
+    signer: &PlatformSigner,
+    seen: Arc<Mutex<Vec<Seen>>>,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let Ok(n) = tcp.read(&mut chunk).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let method = first.next().unwrap_or("").to_owned();
+    let path = first.next().unwrap_or("").to_owned();
+    let header = |name: &str| {
+        head.split("\r\n").find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    };
+    let len: usize = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let Ok(n) = tcp.read(&mut chunk).await else {
+            return;
+        };
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = &buf[head_end..(head_end + len).min(buf.len())];
+    let signature_ok = header("authorization")
+        .and_then(|h| Authorization::parse(&h).ok())
+        .is_some_and(|a| a.appid == APPID && a.verify(&device_key, body).is_ok());
+    seen.lock().unwrap().push(Seen {
+        method,
+        path,
+        signature_ok,
+        session: header(env::HEADER_SESSION),
+        idempotency_key: header(env::HEADER_IDEMPOTENCY_KEY),
+    });
+
+    let (status, headers, body): (u16, Vec<(String, String)>, &str) = match answer {
+        Answer::Signed(st, b) => (st, sign(signer, unix_now(), b.as_bytes()), b),
+        Answer::Stale(st, b) => (st, sign(signer, unix_now() - 600, b.as_bytes()), b),
+        Answer::Tampered(st, b) => {
+            let h = sign(signer, unix_now(), b"{\"other\":true}");
+            (st, h, b)
+        }
+        Answer::Unsigned(st, b) => (st, Vec::new(), b),
+        Answer::Frozen(st, h, b) => (st, h, b),
+    };
+    let mut resp = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        resp.push_str(&format!("{k}: {v}\r\n"));
+    }
+    resp.push_str("\r\n");
+    resp.push_str(body);
+    let _ = tcp.write_all(resp.as_bytes()).await;
+    let _ = tcp.shutdown().await;
+}
+
+fn sign(signer: &PlatformSigner, ts: i64, body: &[u8]) -> Vec<(String, String)> {
+    signer
+        .sign_response(APPID, ts, body)
+        .unwrap()
+        .to_headers()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
+fn client(url: &str) -> PlatformClient {
+    let mut config = PlatformConfig::new(url, None, &signer().public_key_base64(), APPID).unwrap();
+    config.backoff = Backoff {
+        base: Duration::from_millis(2),
+        cap: Duration::from_millis(10),
+        max_retries: 3,
+    };
+    PlatformClient::new(config).unwrap()
+}
+
+fn device() -> DeviceKey {
+    DeviceKey::generate().unwrap().0
+}
+
+const OK: &str = r#"{"ok":true}"#;
+const BUSY: &str = r#"{"code":"server.busy","message":"忙","message_en":"busy","request_id":"r"}"#;
+
+#[tokio::test]
+async fn requests_are_signed_and_carry_session_and_key() {
+    let dev = device();
+    let server = serve(dev.public_key().to_vec(), vec![Answer::Signed(200, OK)]).await;
+    let c = client(&server.url);
+    let call = Call::post_json("/v1/things", &serde_json::json!({"a": 1}))
+        .unwrap()
+        .with_session("tok-123")
+        .with_idempotency_key("k-0123456789abcdef");
+    let reply = c.send(&dev, &call).await.unwrap();
+    assert_eq!(reply.status, 200);
+    let v: serde_json::Value = reply.json().unwrap();
+    assert_eq!(v["ok"], true);
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].method, "POST");
+    assert_eq!(seen[0].path, "/v1/things");
+    assert!(
+        seen[0].signature_ok,
+        "the server could not verify the request signature"
+    );
+    assert_eq!(seen[0].session.as_deref(), Some("tok-123"));
+    assert_eq!(
+        seen[0].idempotency_key.as_deref(),
+        Some("k-0123456789abcdef")
+    );
+}
+
+#[tokio::test]
+async fn a_get_is_retried_through_busy_answers() {
+    let dev = device();
+    let script = vec![
+        Answer::Signed(503, BUSY),
+        Answer::Signed(503, BUSY),
+        Answer::Signed(200, OK),
+    ];
+    let server = serve(dev.public_key().to_vec(), script).await;
+    let reply = client(&server.url)
+        .send(&dev, &Call::get("/v1/x"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(server.hits.load(Ordering::SeqCst), 3);
+    // Each try is signed afresh (a new nonce), so the platform accepts it.
+    assert!(server.seen.lock().unwrap().iter().all(|s| s.signature_ok));
+}
+
+#[tokio::test]
+async fn a_keyed_write_is_retried_with_the_same_key_until_the_limit() {
+    let dev = device();
+    let server = serve(dev.public_key().to_vec(), vec![Answer::Signed(503, BUSY)]).await;
+    let call = Call::post_json("/v1/x", &serde_json::json!({}))
+        .unwrap()
+        .with_idempotency_key("same-key-0123456789");
+    let e = client(&server.url).send(&dev, &call).await.unwrap_err();
+    assert_eq!(e.code, "server.busy");
+    assert_eq!(e.http_status, 503);
+    assert_eq!(server.hits.load(Ordering::SeqCst), 4, "1 try + 3 retries");
+    let keys: Vec<_> = server
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.idempotency_key.clone())
+        .collect();
+    assert!(
+        keys.iter()
+            .all(|k| k.as_deref() == Some("same-key-0123456789"))
+    );
+}
+
+#[tokio::test]
+async fn a_write_without_a_key_is_never_retried() {
+    let dev = device();
+    let server = serve(dev.public_key().to_vec(), vec![Answer::Signed(503, BUSY)]).await;
+    let call = Call::post_json("/v1/x", &serde_json::json!({})).unwrap();
+    let e = client(&server.url).send(&dev, &call).await.unwrap_err();
+    assert_eq!(e.code, "server.busy");
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_tampered_answer_is_refused_and_not_retried() {
+    let dev = device();
+    let server = serve(dev.public_key().to_vec(), vec![Answer::Tampered(200, OK)]).await;
+    let e = client(&server.url)
+        .send(&dev, &Call::get("/v1/x"))
+        .await
+        .unwrap_err();
+    assert!(e.is(&super::RESPONSE_SIGNATURE_INVALID), "got {e}");
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_unsigned_answer_is_refused_even_for_errors() {
+    let dev = device();
+    let server = serve(dev.public_key().to_vec(), vec![Answer::Unsigned(503, BUSY)]).await;
+    let e = client(&server.url)
+        .send(&dev, &Call::get("/v1/x"))
+        .await
+        .unwrap_err();
+    assert!(e.is(&super::RESPONSE_UNSIGNED), "got {e}");
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1, "never retried");
+}
+
+#[tokio::test]
+async fn a_stale_answer_is_refused() {
+    let dev = device();
+    let server = serve(dev.public_key().to_vec(), vec![Answer::Stale(200, OK)]).await;
+    let e = client(&server.url)
+        .send(&dev, &Call::get("/v1/x"))
+        .await
+        .unwrap_err();
+    assert!(e.is(&super::RESPONSE_STALE), "got {e}");
+}
+
+#[tokio::test]
+async fn a_replayed_answer_is_refused() {
+    let dev = device();
+    let frozen = sign(&signer(), unix_now(), OK.as_bytes());
+    let server = serve(
+        dev.public_key().to_vec(),
+        vec![Answer::Frozen(200, frozen, OK)],
+    )
+    .await;
+    let c = client(&server.url);
+    c.send(&dev, &Call::get("/v1/x")).await.unwrap();
+    let e = c.send(&dev, &Call::get("/v1/x")).await.unwrap_err();
+    assert!(e.is(&super::RESPONSE_REPLAYED), "got {e}");
+}
+
+#[tokio::test]
+async fn a_signed_refusal_keeps_the_platform_code() {
+    let dev = device();
+    let body = r#"{"code":"auth.session_expired","message":"登录已过期","message_en":"expired","request_id":"r9"}"#;
+    let server = serve(dev.public_key().to_vec(), vec![Answer::Signed(401, body)]).await;
+    let e = client(&server.url)
+        .send(&dev, &Call::get("/v1/x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "auth.session_expired");
+    assert_eq!(e.http_status, 401);
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+    let m: crate::MerchantError = e.into();
+    assert!(matches!(m, crate::MerchantError::Auth { .. }));
+}
+
+#[tokio::test]
+async fn an_unreachable_platform_is_a_network_error_after_retries() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let e = client(&format!("http://127.0.0.1:{port}"))
+        .send(&device(), &Call::get("/v1/x"))
+        .await
+        .unwrap_err();
+    assert!(e.is(&super::UNREACHABLE), "got {e}");
+    let m: crate::MerchantError = e.into();
+    assert!(matches!(m, crate::MerchantError::Network { .. }));
+}
