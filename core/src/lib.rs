@@ -18,4 +18,5 @@ mod core;
 
 pub use crate::core::{CoreConfig, MerchantCore};
 pub use error::{Lang, MerchantError, Problem};
+pub use money::{Amount, Channel, ChannelRate, Rate, RateTable};
 pub use store::SecretStore;
