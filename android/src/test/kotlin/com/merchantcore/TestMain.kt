@@ -7,5 +7,7 @@ fun main(args: Array<String>): Unit = runSuites(
     args,
     listOf(
         ErrorTests(),
+        SecretStoreTests(),
+        DeviceKeyTests(),
     ),
 )

@@ -46,7 +46,7 @@ abstract class Suite(val name: String) {
 }
 
 /** A fresh directory that is deleted, with everything in it, after [body]. */
-fun <T> withTempDir(body: (File) -> T): T {
+inline fun <T> withTempDir(body: (File) -> T): T {
     val dir = Files.createTempDirectory("merchant-kotlin-test").toFile()
     try {
         return body(dir)
