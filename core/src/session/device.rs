@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use merchant_contract::DeviceKey;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, INTERNAL, Result};
 use crate::store::keys::create_private_dir;
-use crate::store::{SecretStore, WrappedSecret};
+use crate::store::{KEY_LOST, SecretStore, WrappedSecret};
 
 /// The SecretStore key name under which the device key is wrapped.
 pub const DEVICE_KEY_NAME: &str = "merchant-core.device";
@@ -33,11 +33,12 @@ pub fn load_or_create(data_dir: &Path, secrets: &dyn SecretStore) -> Result<Devi
     }
     let pkcs8 = WrappedSecret::load_or_create(&path, DEVICE_KEY_NAME, secrets, || {
         let (_, pkcs8) = DeviceKey::generate()
-            .map_err(|e| Error::new(&super::DEVICE_KEY_FAILED).detail(e.to_string()))?;
+            .map_err(|e| Error::new(&INTERNAL).detail(format!("device key generation: {e}")))?;
         Ok(pkcs8)
     })?;
+    // The key store gave back bytes that are not the key it wrapped.
     DeviceKey::from_pkcs8(pkcs8.as_bytes())
-        .map_err(|e| Error::new(&super::DEVICE_KEY_FAILED).detail(e.to_string()))
+        .map_err(|e| Error::new(&KEY_LOST).detail(format!("unwrapped device key: {e}")))
 }
 
 /// [`load_or_create`] on a blocking thread of the current runtime.
@@ -88,5 +89,36 @@ mod tests {
         store.forget(DEVICE_KEY_NAME.to_owned()).unwrap();
         let e = load_or_create(&data, &*store).unwrap_err();
         assert!(e.is(&crate::store::KEY_LOST), "got {e}");
+    }
+
+    /// A key store that answers every unwrap with bytes that are no key.
+    struct Garbage;
+    impl SecretStore for Garbage {
+        fn wrap(
+            &self,
+            _: String,
+            s: Vec<u8>,
+        ) -> std::result::Result<Vec<u8>, crate::MerchantError> {
+            Ok(s)
+        }
+        fn unwrap(
+            &self,
+            _: String,
+            _: Vec<u8>,
+        ) -> std::result::Result<Vec<u8>, crate::MerchantError> {
+            Ok(vec![0x30, 0x03, 0x02, 0x01, 0x00])
+        }
+        fn forget(&self, _: String) -> std::result::Result<(), crate::MerchantError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_key_store_that_returns_other_bytes_is_a_lost_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        load_or_create(&data, &*secrets(&tmp.path().join("keys"))).unwrap();
+        let e = load_or_create(&data, &Garbage).unwrap_err();
+        assert!(e.is(&KEY_LOST), "got {e}");
     }
 }

@@ -12,9 +12,9 @@ use crate::error::MerchantError;
 
 pub(crate) use state::SessionState;
 
-crate::codes! {
-    DEVICE_KEY_FAILED = Internal, "session.device_key_failed", "设备密钥无法创建或读取", "The device key could not be created or read";
-}
+// The session capability has no codes of its own: local session states use
+// the platform's (`auth.session_missing`, `auth.session_expired`), so the app
+// branches on one code whichever side noticed; key trouble is the store's.
 
 #[uniffi::export]
 impl MerchantCore {
