@@ -1,0 +1,95 @@
+//! The schema of a merchant's database: an ordered list of migrations.
+//!
+//! Migration `n` (1-based: the `n`-th entry of [`MIGRATIONS`]) takes a
+//! database from `PRAGMA user_version = n - 1` to `n`. [`super::Db::open`]
+//! applies the missing ones in order, each in its own `BEGIN IMMEDIATE`
+//! transaction together with the new `user_version`, so a failure leaves the
+//! database at the last version that completed.
+//!
+//! # Adding a migration
+//!
+//! 1. APPEND one entry at the end of [`MIGRATIONS`]. Never edit, reorder or
+//!    remove an entry that has shipped: databases in the field already ran it.
+//! 2. `up` is SQL ([`Up::Sql`], any number of statements) or, when data must
+//!    be reshaped in Rust, a function ([`Up::Code`]). Do not write
+//!    `BEGIN`/`COMMIT` or change `user_version`: the runner does. Foreign keys
+//!    stay ON; a migration that rebuilds a referenced table can say
+//!    `PRAGMA defer_foreign_keys = ON;` first. After `up`, the runner checks
+//!    `PRAGMA foreign_key_check` and refuses to commit on a violation.
+//! 3. `sample` is SQL that inserts a few representative rows into the schema
+//!    as it is right after this migration. The upgrade test
+//!    (`store::db::tests::upgrades_from_every_older_version`) builds a
+//!    database at every older version with the samples of its era, upgrades
+//!    it, and checks that every migration ran (the schema equals a fresh
+//!    one) and every sample row survived in the columns that still exist
+//!    (a NULL may have been filled by a backfill).
+//!    A migration that deliberately drops or rewrites data must say so in
+//!    that test.
+//! 4. Personal data (ID number, bank card number, names, phone, photos) goes
+//!    into BLOB columns sealed with `MerchantStore::seal` at a
+//!    [`super::Place`] naming table, column and the row's key. Card numbers of
+//!    customers are never stored beyond BIN + last four.
+//! 5. Prefer `STRICT` tables; money is INTEGER fen; times are INTEGER unix
+//!    milliseconds.
+
+use rusqlite::Transaction;
+
+use crate::error::Result;
+
+/// One step of the schema.
+pub struct Migration {
+    /// What it does, for logs and error details ("session: tokens").
+    pub name: &'static str,
+    /// The change itself.
+    pub up: Up,
+    /// SQL inserting representative rows right after this migration (for the
+    /// upgrade test; never run on a real database).
+    pub sample: &'static str,
+}
+
+/// How a migration changes the schema.
+pub enum Up {
+    /// One or more SQL statements.
+    Sql(&'static str),
+    /// Rust code, for data that must be reshaped row by row.
+    Code(fn(&Transaction<'_>) -> Result<()>),
+}
+
+impl Up {
+    pub(crate) fn apply(&self, tx: &Transaction<'_>) -> Result<()> {
+        match self {
+            Up::Sql(sql) => Ok(tx.execute_batch(sql)?),
+            Up::Code(f) => f(tx),
+        }
+    }
+}
+
+/// Every migration, oldest first. APPEND ONLY (see the module docs).
+pub static MIGRATIONS: &[Migration] = &[
+    // 1
+    Migration {
+        name: "foundation: meta and the sealed vault",
+        up: Up::Sql(
+            "CREATE TABLE meta (
+                 key   TEXT PRIMARY KEY NOT NULL,
+                 value TEXT NOT NULL
+             ) STRICT, WITHOUT ROWID;
+
+             -- Small sealed values by name: session tokens and other secrets.
+             -- `sealed` is AES-256-GCM at Place(\"vault\", \"sealed\", name).
+             CREATE TABLE vault (
+                 name       TEXT PRIMARY KEY NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+                 sealed     BLOB NOT NULL,
+                 updated_at INTEGER NOT NULL
+             ) STRICT, WITHOUT ROWID;",
+        ),
+        sample: "INSERT INTO meta (key, value) VALUES ('sample.meta', 'one');
+                 INSERT INTO vault (name, sealed, updated_at)
+                     VALUES ('sample.vault', x'01a1a2a3a4a5a6a7a8a9aaabac', 1700000000000);",
+    },
+];
+
+/// The schema version this code writes: the number of migrations.
+pub fn current_version() -> u32 {
+    MIGRATIONS.len() as u32
+}
