@@ -68,9 +68,9 @@ abstract class CipherSecretStore : SecretStore {
         if (ivLength == 0 || wrapped.size < 2 + ivLength + TAG_BYTES) {
             throw failure(ErrorKind.INTEGRITY, KEY_CORRUPT)
         }
-        val key = synchronized(keyLock) { findKey(keyName, create = false) }
-            ?: throw failure(ErrorKind.INTEGRITY, KEY_LOST)
         try {
+            val key = synchronized(keyLock) { findKey(keyName, create = false) }
+                ?: throw failure(ErrorKind.INTEGRITY, KEY_LOST)
             val cipher = Cipher.getInstance(TRANSFORMATION)
             cipher.init(Cipher.DECRYPT_MODE, key, GCMParameterSpec(TAG_BYTES * 8, wrapped, 2, ivLength))
             cipher.updateAAD(associatedData(keyName))

@@ -10,5 +10,6 @@ fun main(args: Array<String>): Unit = runSuites(
         ErrorTests(),
         SecretStoreTests(),
         DeviceKeyTests(),
+        PushTests(),
     ),
 )
