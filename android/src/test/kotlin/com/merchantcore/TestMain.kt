@@ -6,6 +6,7 @@ import com.merchantcore.testing.runSuites
 fun main(args: Array<String>): Unit = runSuites(
     args,
     listOf(
+        ValidationTests(),
         MoneyTests(),
         ErrorTests(),
         SecretStoreTests(),
