@@ -155,6 +155,14 @@ impl Db {
     }
 }
 
+/// Closes in the right order (see [`Db::close`]), so the WAL is folded back
+/// into the main file when the last handle goes.
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 /// A poisoned lock only says another thread panicked while holding it; the
 /// connection itself is still sound (its open transaction was rolled back
 /// when the panic dropped it), so carry on with it.

@@ -6,10 +6,15 @@
 //! - [`keys`]: [`WrappedSecret`], small secrets wrapped by the key store and
 //!   kept in files; [`Secret`], bytes that are zeroed when dropped.
 //! - [`FileSecretStore`]: the file-backed key store for desktop and tests.
+//! - [`Db`] and [`schema`]: one SQLite file, its pragmas, and the append-only
+//!   list of migrations (read schema.rs before adding a table).
+//! - [`MerchantStore`] ([`open_merchant`]): one merchant's database plus the
+//!   data key sealing its personal data, with a sealed name → value vault.
 
 pub mod db;
 mod file_secret;
 pub mod keys;
+mod merchant;
 pub mod schema;
 pub mod seal;
 mod secret;
@@ -17,6 +22,10 @@ mod secret;
 pub use db::Db;
 pub use file_secret::FileSecretStore;
 pub use keys::{Secret, WrappedSecret};
+pub use merchant::{
+    DB_FILE, KEY_FILE, MerchantStore, data_key_name, merchant_dir, open_merchant,
+    open_merchant_async, wipe_merchant, wipe_merchant_async,
+};
 pub use seal::{Place, Sealer};
 pub use secret::SecretStore;
 

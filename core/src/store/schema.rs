@@ -87,6 +87,23 @@ pub static MIGRATIONS: &[Migration] = &[
                  INSERT INTO vault (name, sealed, updated_at)
                      VALUES ('sample.vault', x'01a1a2a3a4a5a6a7a8a9aaabac', 1700000000000);",
     },
+    // 2
+    Migration {
+        name: "platform: pending writes and their idempotency keys",
+        up: Up::Sql(
+            "-- A write waiting for its final answer (platform/pending.rs): its
+             -- idempotency key survives an app restart. `body_sealed` is
+             -- AES-256-GCM at Place(\"pending_write\", \"body_sealed\", intent).
+             CREATE TABLE pending_write (
+                 intent          TEXT PRIMARY KEY NOT NULL CHECK (length(intent) BETWEEN 1 AND 200),
+                 idempotency_key TEXT NOT NULL CHECK (length(idempotency_key) BETWEEN 16 AND 64),
+                 body_sealed     BLOB NOT NULL,
+                 created_at      INTEGER NOT NULL
+             ) STRICT, WITHOUT ROWID;",
+        ),
+        sample: "INSERT INTO pending_write (intent, idempotency_key, body_sealed, created_at)
+                     VALUES ('devices.register', 'Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z', x'01b1b2b3b4', 1700000000000);",
+    },
 ];
 
 /// The schema version this code writes: the number of migrations.

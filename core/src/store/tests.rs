@@ -337,3 +337,418 @@ fn wrapped_secret_racing_creators_agree() {
         results[0].as_slice()
     );
 }
+
+// --- MerchantStore ----------------------------------------------------------
+
+/// A valid-format resident ID number (GB 11643 check character included).
+const ID_NUMBER: &str = "11010519491231002X";
+/// Another one, written unsealed by the control.
+const CONTROL_ID: &str = "440304199003074510";
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+struct Setup {
+    _root: tempfile::TempDir,
+    data: std::path::PathBuf,
+    secrets: Arc<dyn SecretStore>,
+}
+
+fn setup() -> Setup {
+    let root = tempfile::tempdir().expect("tempdir");
+    let data = root.path().join("data");
+    let secrets: Arc<dyn SecretStore> = file_store(&root.path().join("keystore"));
+    Setup {
+        _root: root,
+        data,
+        secrets,
+    }
+}
+
+#[test]
+fn an_id_number_written_through_the_store_is_nowhere_in_the_database_or_its_wal() {
+    let s = setup();
+    let store = open_merchant(&s.data, "M100001", &s.secrets).expect("open");
+    store
+        .vault_put("onboarding.id_number", ID_NUMBER.as_bytes())
+        .expect("put");
+    // Control: the same search does find a value written unsealed.
+    store
+        .db()
+        .write(|tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('control', ?1)",
+                [CONTROL_ID],
+            )?;
+            Ok(())
+        })
+        .expect("control");
+    assert_eq!(
+        store
+            .vault_get("onboarding.id_number")
+            .expect("get")
+            .expect("present")
+            .as_bytes(),
+        ID_NUMBER.as_bytes()
+    );
+
+    let db_path = store.dir().join(DB_FILE);
+    let wal_path = store.dir().join(format!("{DB_FILE}-wal"));
+    let db_bytes = std::fs::read(&db_path).expect("db file");
+    let wal_bytes = std::fs::read(&wal_path).expect("wal file");
+    assert!(!wal_bytes.is_empty(), "the writes are in the WAL");
+    // We are looking in the right place: the sealed bytes are in the WAL...
+    let sealed: Vec<u8> = store
+        .db()
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT sealed FROM vault WHERE name = 'onboarding.id_number'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .expect("sealed");
+    assert!(contains(&wal_bytes, &sealed), "sealed value is in the WAL");
+    // ...and so is the control, in clear...
+    assert!(contains(&wal_bytes, CONTROL_ID.as_bytes()), "control found");
+    // ...but the ID number is in neither file.
+    assert!(!contains(&wal_bytes, ID_NUMBER.as_bytes()), "ID in WAL");
+    assert!(!contains(&db_bytes, ID_NUMBER.as_bytes()), "ID in db");
+
+    // After the checkpoint on close everything is in the main file: same result.
+    drop(store);
+    assert!(!wal_path.exists() || std::fs::metadata(&wal_path).expect("wal").len() == 0);
+    let db_bytes = std::fs::read(&db_path).expect("db file");
+    assert!(contains(&db_bytes, CONTROL_ID.as_bytes()), "control found");
+    assert!(contains(&db_bytes, &sealed), "sealed value checkpointed");
+    assert!(!contains(&db_bytes, ID_NUMBER.as_bytes()), "ID in db");
+    // Nor is it in the key file.
+    let key_bytes = std::fs::read(
+        merchant_dir(&s.data, "M100001")
+            .expect("dir")
+            .join(KEY_FILE),
+    )
+    .expect("key file");
+    assert!(!contains(&key_bytes, ID_NUMBER.as_bytes()));
+}
+
+#[test]
+fn vault_values_survive_a_reopen_and_can_be_replaced_and_deleted() {
+    let s = setup();
+    let store = open_merchant(&s.data, "M100001", &s.secrets).expect("open");
+    assert!(store.vault_get("session.access").expect("get").is_none());
+    store.vault_put("session.access", b"token-1").expect("put");
+    store
+        .vault_put("session.access", b"token-2")
+        .expect("replace");
+    store.vault_put("session.refresh", b"r-1").expect("put");
+    drop(store);
+
+    let store = open_merchant(&s.data, "M100001", &s.secrets).expect("reopen");
+    assert_eq!(
+        store.vault_get_string("session.access").expect("get"),
+        Some("token-2".to_owned())
+    );
+    assert!(store.vault_delete("session.access").expect("delete"));
+    assert!(!store.vault_delete("session.access").expect("delete again"));
+    assert!(store.vault_get("session.access").expect("get").is_none());
+    assert_eq!(
+        store
+            .vault_get("session.refresh")
+            .expect("get")
+            .expect("kept")
+            .as_bytes(),
+        b"r-1"
+    );
+    // Inside the caller's transaction, rolled back with it.
+    let err = store
+        .db()
+        .write(|tx| {
+            store.vault_put_in(tx, "session.refresh", b"r-2")?;
+            assert_eq!(
+                store
+                    .vault_get_in(tx, "session.refresh")?
+                    .expect("seen")
+                    .as_bytes(),
+                b"r-2"
+            );
+            Err::<(), _>(crate::error::Error::new(&IO))
+        })
+        .expect_err("rolled back");
+    assert!(err.is(&IO));
+    assert_eq!(
+        store
+            .vault_get("session.refresh")
+            .expect("get")
+            .expect("kept")
+            .as_bytes(),
+        b"r-1"
+    );
+}
+
+#[test]
+fn a_sealed_value_cannot_be_moved_or_altered() {
+    let s = setup();
+    let store = open_merchant(&s.data, "M100001", &s.secrets).expect("open");
+    store.vault_put("a", b"value of a").expect("put");
+    store.vault_put("b", b"value of b").expect("put");
+    // Copy a's sealed bytes into b's row.
+    store
+        .db()
+        .write(|tx| {
+            tx.execute(
+                "UPDATE vault SET sealed = (SELECT sealed FROM vault WHERE name = 'a') WHERE name = 'b'",
+                [],
+            )?;
+            Ok(())
+        })
+        .expect("swap");
+    let err = store.vault_get("b").expect_err("moved value");
+    assert!(err.is(&UNSEAL_FAILED), "{err}");
+    // Flip one bit of a.
+    store
+        .db()
+        .write(|tx| {
+            let mut sealed: Vec<u8> =
+                tx.query_row("SELECT sealed FROM vault WHERE name = 'a'", [], |r| {
+                    r.get(0)
+                })?;
+            let last = sealed.len() - 1;
+            sealed[last] ^= 1;
+            tx.execute("UPDATE vault SET sealed = ?1 WHERE name = 'a'", [sealed])?;
+            Ok(())
+        })
+        .expect("tamper");
+    let err = store.vault_get("a").expect_err("tampered");
+    assert!(err.is(&UNSEAL_FAILED), "{err}");
+    let public: MerchantError = err.into();
+    assert!(
+        matches!(public, MerchantError::Integrity { .. }),
+        "{public:?}"
+    );
+}
+
+#[test]
+fn sealed_columns_bind_to_their_place() {
+    let s = setup();
+    let store = open_merchant(&s.data, "M100001", &s.secrets).expect("open");
+    let place = Place::new("application", "id_number", "app-1");
+    let sealed = store.seal(&place, ID_NUMBER.as_bytes()).expect("seal");
+    assert!(!contains(&sealed, ID_NUMBER.as_bytes()));
+    assert_eq!(
+        store.unseal(&place, &sealed).expect("unseal").as_bytes(),
+        ID_NUMBER.as_bytes()
+    );
+    let other_row = Place::new("application", "id_number", "app-2");
+    assert!(
+        store
+            .unseal(&other_row, &sealed)
+            .expect_err("other row")
+            .is(&UNSEAL_FAILED)
+    );
+}
+
+#[test]
+fn a_key_store_that_lost_the_key_is_key_lost() {
+    let s = setup();
+    open_merchant(&s.data, "M100001", &s.secrets)
+        .expect("open")
+        .vault_put("x", b"y")
+        .expect("put");
+    // The key store forgot the wrapping key (app data cleared, key invalidated).
+    s.secrets.forget(data_key_name("M100001")).expect("forget");
+    let err = open_merchant(&s.data, "M100001", &s.secrets).expect_err("lost");
+    assert!(err.is(&KEY_LOST), "{err}");
+    // Another key store altogether (the files copied to another device).
+    let other_root = tempfile::tempdir().expect("tempdir");
+    let other: Arc<dyn SecretStore> = file_store(other_root.path());
+    let err = open_merchant(&s.data, "M100001", &other).expect_err("other store");
+    assert!(err.is(&KEY_LOST), "{err}");
+    let public: MerchantError = err.into();
+    assert!(
+        matches!(public, MerchantError::Integrity { .. }),
+        "{public:?}"
+    );
+}
+
+#[test]
+fn a_missing_or_damaged_key_file_has_its_code() {
+    let s = setup();
+    let store = open_merchant(&s.data, "M100001", &s.secrets).expect("open");
+    store.vault_put("x", b"y").expect("put");
+    let key_path = store.dir().join(KEY_FILE);
+    drop(store);
+    let key_bytes = std::fs::read(&key_path).expect("key");
+
+    std::fs::write(&key_path, &key_bytes[..key_bytes.len() - 3]).expect("truncate");
+    let err = open_merchant(&s.data, "M100001", &s.secrets).expect_err("truncated");
+    assert!(err.is(&KEY_CORRUPT), "{err}");
+
+    std::fs::write(&key_path, b"").expect("empty");
+    let err = open_merchant(&s.data, "M100001", &s.secrets).expect_err("empty");
+    assert!(err.is(&KEY_CORRUPT), "{err}");
+
+    std::fs::remove_file(&key_path).expect("rm");
+    let err = open_merchant(&s.data, "M100001", &s.secrets).expect_err("missing");
+    assert!(err.is(&KEY_MISSING), "{err}");
+    // It is not silently replaced by a new key.
+    assert!(!key_path.exists());
+
+    // The original file put back: everything is readable again.
+    std::fs::write(&key_path, &key_bytes).expect("restore");
+    let store = open_merchant(&s.data, "M100001", &s.secrets).expect("restored");
+    assert_eq!(
+        store.vault_get("x").expect("get").expect("x").as_bytes(),
+        b"y"
+    );
+}
+
+#[test]
+fn a_key_that_is_not_the_databases_own_is_key_wrong() {
+    let s = setup();
+    let store = open_merchant(&s.data, "M100001", &s.secrets).expect("open");
+    store.vault_put("x", b"y").expect("put");
+    let key_path = store.dir().join(KEY_FILE);
+    drop(store);
+    // A different data key, properly wrapped under the right name (a key
+    // file from another backup, say).
+    std::fs::remove_file(&key_path).expect("rm");
+    WrappedSecret::load_or_create(&key_path, &data_key_name("M100001"), &*s.secrets, || {
+        Ok(Sealer::generate_key()?.as_bytes().to_vec())
+    })
+    .expect("other key");
+    let err = open_merchant(&s.data, "M100001", &s.secrets).expect_err("wrong key");
+    assert!(err.is(&KEY_WRONG), "{err}");
+}
+
+#[test]
+fn wipe_destroys_the_key_and_the_data() {
+    let s = setup();
+    let store = open_merchant(&s.data, "M100001", &s.secrets).expect("open");
+    store.vault_put("session.access", b"token").expect("put");
+    let dir = store.dir().to_path_buf();
+    // A copy of the files taken before the wipe (a backup, a thief).
+    let backup = tempfile::tempdir().expect("backup");
+    store.db().close();
+    for name in [DB_FILE, KEY_FILE] {
+        std::fs::copy(dir.join(name), backup.path().join(name)).expect("copy");
+    }
+    let store = open_merchant(&s.data, "M100001", &s.secrets).expect("reopen");
+
+    store.wipe().expect("wipe");
+    assert!(!dir.exists(), "merchant directory removed");
+    assert!(
+        store
+            .vault_get("session.access")
+            .expect_err("closed")
+            .is(&CLOSED)
+    );
+
+    // The copy is useless: the key store has forgotten the wrapping key.
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for name in [DB_FILE, KEY_FILE] {
+        std::fs::copy(backup.path().join(name), dir.join(name)).expect("restore");
+    }
+    let err = open_merchant(&s.data, "M100001", &s.secrets).expect_err("wiped");
+    assert!(err.is(&KEY_LOST), "{err}");
+
+    // Signing in again after a wipe starts from a clean store.
+    wipe_merchant(&s.data, "M100001", &*s.secrets).expect("wipe files");
+    let fresh = open_merchant(&s.data, "M100001", &s.secrets).expect("fresh");
+    assert!(fresh.vault_get("session.access").expect("get").is_none());
+}
+
+#[test]
+fn wipe_merchant_clears_a_store_that_cannot_open() {
+    let s = setup();
+    let store = open_merchant(&s.data, "M100001", &s.secrets).expect("open");
+    let key_path = store.dir().join(KEY_FILE);
+    store.vault_put("x", b"y").expect("put");
+    drop(store);
+    std::fs::remove_file(&key_path).expect("lose the key file");
+    assert!(
+        open_merchant(&s.data, "M100001", &s.secrets)
+            .expect_err("missing")
+            .is(&KEY_MISSING)
+    );
+    wipe_merchant(&s.data, "M100001", &*s.secrets).expect("wipe");
+    let store = open_merchant(&s.data, "M100001", &s.secrets).expect("fresh");
+    assert!(store.vault_get("x").expect("get").is_none());
+    // Wiping a merchant that never was is fine.
+    wipe_merchant(&s.data, "M999999", &*s.secrets).expect("wipe nothing");
+}
+
+#[test]
+fn merchants_are_kept_apart_and_hostile_ids_stay_inside() {
+    let s = setup();
+    let a = open_merchant(&s.data, "M100001", &s.secrets).expect("a");
+    let b = open_merchant(&s.data, "m100001", &s.secrets).expect("b, differs in case");
+    a.vault_put("session.access", b"for a").expect("put a");
+    assert!(b.vault_get("session.access").expect("get b").is_none());
+    assert_ne!(a.dir(), b.dir());
+    assert_ne!(
+        a.dir().to_string_lossy().to_lowercase(),
+        b.dir().to_string_lossy().to_lowercase()
+    );
+
+    for id in [
+        "../../escape",
+        "..",
+        ".",
+        "/abs",
+        "a/b",
+        "C:\\x",
+        "名字",
+        "nul",
+    ] {
+        let store =
+            open_merchant(&s.data, id, &s.secrets).unwrap_or_else(|e| panic!("open {id:?}: {e}"));
+        assert_eq!(
+            store.dir().parent(),
+            Some(s.data.join("merchants").as_path()),
+            "{id:?}"
+        );
+    }
+    assert_eq!(files_in(&s.data), vec!["merchants".to_owned()]);
+
+    for id in ["", &"x".repeat(129)] {
+        let err = open_merchant(&s.data, id, &s.secrets).expect_err("invalid id");
+        assert!(err.is(&MERCHANT_ID_INVALID), "{err}");
+    }
+}
+
+#[test]
+fn concurrent_opens_of_a_new_merchant_share_one_key() {
+    let s = setup();
+    let stores: Vec<MerchantStore> = std::thread::scope(|scope| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| open_merchant(&s.data, "M100001", &s.secrets)))
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("thread").expect("open"))
+            .collect()
+    });
+    stores[0].vault_put("x", b"shared").expect("put");
+    for st in &stores {
+        assert_eq!(
+            st.vault_get("x").expect("get").expect("x").as_bytes(),
+            b"shared"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_async_helpers_open_and_wipe_off_the_async_threads() {
+    let s = setup();
+    let store = open_merchant_async(s.data.clone(), "M100001".into(), s.secrets.clone())
+        .await
+        .expect("open");
+    store.vault_put("x", b"y").expect("put");
+    let dir = store.dir().to_path_buf();
+    drop(store);
+    wipe_merchant_async(s.data.clone(), "M100001".into(), s.secrets.clone())
+        .await
+        .expect("wipe");
+    assert!(!dir.exists());
+}
