@@ -17,6 +17,7 @@
 //! | the file is truncated, extended or altered        | `store.key_corrupt` |
 //! | the key store cannot unwrap it (key gone/changed) | `store.key_lost`    |
 //! | the key store refuses to wrap a new secret        | `store.key_wrap_failed` |
+//! | the key store refuses to forget a key             | `store.key_forget_failed` |
 
 use std::fs;
 use std::io::{ErrorKind as IoKind, Write};
@@ -25,7 +26,9 @@ use std::path::{Path, PathBuf};
 use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::{IO, KEY_CORRUPT, KEY_LOST, KEY_MISSING, KEY_WRAP_FAILED, SecretStore};
+use super::{
+    IO, KEY_CORRUPT, KEY_FORGET_FAILED, KEY_LOST, KEY_MISSING, KEY_WRAP_FAILED, SecretStore,
+};
 use crate::error::{Error, Result};
 
 /// Secret bytes in memory, overwritten with zeros when dropped, never printed.
@@ -142,9 +145,9 @@ impl WrappedSecret {
     /// Wiping what is not there succeeds.
     pub fn wipe(path: &Path, key_name: &str, secrets: &dyn SecretStore) -> Result<()> {
         let removed = remove_file_if_exists(path).map(|_| ());
-        let forgotten = secrets
-            .forget(key_name.to_owned())
-            .map_err(|e| Error::new(&IO).detail(format!("key store forget failed: {}", e.code())));
+        let forgotten = secrets.forget(key_name.to_owned()).map_err(|e| {
+            Error::new(&KEY_FORGET_FAILED).detail(format!("key store forget failed: {}", e.code()))
+        });
         removed.and(forgotten)
     }
 }

@@ -37,6 +37,7 @@ crate::codes! {
     KEY_CORRUPT = Integrity, "store.key_corrupt", "数据密钥文件已损坏，本地数据无法读取，请重新登录", "The data key file is damaged; local data cannot be read. Please sign in again";
     KEY_LOST = Integrity, "store.key_lost", "系统密钥库无法解开数据密钥（密钥已丢失或已更换），请重新登录", "The system key store cannot unwrap the data key (key lost or replaced). Please sign in again";
     KEY_WRAP_FAILED = Storage, "store.key_wrap_failed", "系统密钥库无法保护数据密钥", "The system key store could not wrap the data key";
+    KEY_FORGET_FAILED = Storage, "store.key_forget_failed", "系统密钥库未能删除数据密钥", "The system key store could not delete the data key";
     KEY_WRONG = Integrity, "store.key_wrong", "数据密钥与本地数据库不匹配，本地数据无法读取，请重新登录", "The data key does not match the local database; local data cannot be read. Please sign in again";
     SQLITE = Storage, "store.sqlite", "本地数据库出错", "The local database failed";
     BUSY = Storage, "store.busy", "本地数据库正忙，请稍后重试", "The local database is busy; please try again";

@@ -307,6 +307,18 @@ fn wrapped_secret_wipe_deletes_and_forgets() {
 }
 
 #[test]
+fn wrapped_secret_wipe_removes_the_file_even_when_the_key_store_cannot_forget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ks = file_store(&dir.path().join("ks"));
+    let path = dir.path().join("data.key");
+    WrappedSecret::load_or_create(&path, "data", &*ks, || Ok(vec![5; 32])).expect("create");
+    let failing = Counting::default();
+    let err = WrappedSecret::wipe(&path, "data", &failing).expect_err("forget fails");
+    assert!(err.is(&KEY_FORGET_FAILED), "{err}");
+    assert!(!path.exists(), "the file is gone all the same");
+}
+
+#[test]
 fn wrapped_secret_racing_creators_agree() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ks = file_store(&dir.path().join("ks"));
