@@ -1,0 +1,285 @@
+//! The seeded trade generator: channels, amounts and customer cards the way a
+//! small shop (便利店, 餐饮, 菜市场) sees them.
+//!
+//! Every draw of a merchant's `n`th generated trade comes from its own
+//! ChaCha8 stream keyed by (sandbox seed, merchant id, n), so the same seed
+//! and the same requests give the same trades, whatever else runs between
+//! them (other merchants, the steady stream).
+//!
+//! The mix (documented in docs/platform-api.md, "Trades"):
+//! - channels: WeChat 45 %, Alipay 30 %, UnionPay QR 5 %, debit card 11 %,
+//!   credit card 9 %;
+//! - scan-code amounts: 55 % 2–40 yuan, 30 % 40–150, 12 % 150–600, 3 %
+//!   600–1 500 (a few above the 1 000-yuan rate threshold);
+//! - debit cards: 50 % 30–300, 40 % 300–1 500, 10 % 1 500–5 000;
+//! - credit cards: 40 % 100–800, 45 % 800–3 000, 15 % 3 000–20 000;
+//! - half the amounts are whole yuan, a quarter end in .50, a quarter in any fen;
+//! - a card trade's customer card is drawn from well-known BINs of the core's
+//!   BIN table of the right kind; only its BIN and a random last four exist
+//!   (no full card number is ever made).
+
+use merchant_core::money::{Amount, Channel};
+use merchant_core::validate::{BinInfo, CardKind, lookup_bin};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use ring::digest;
+
+/// Customer cards of debit-card trades are drawn from these BINs (each kept
+/// only if the core's BIN table calls it a debit card).
+const DEBIT_BINS: &[&str] = &[
+    "622202", "621700", "622848", "621661", "622588", "622262", "622150", "622700", "621483",
+    "436742",
+];
+/// The same for credit-card trades.
+const CREDIT_BINS: &[&str] = &[
+    "622575", "625802", "628288", "524047", "518710", "622155", "356833",
+];
+
+/// A customer card as the trade records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrawnCard {
+    pub bin: String,
+    pub last4: String,
+    pub info: Option<BinInfo>,
+}
+
+/// One generated trade, before fees and ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrawnTrade {
+    pub channel: Channel,
+    pub amount: Amount,
+    pub card: Option<DrawnCard>,
+    /// 参考号: 12 digits.
+    pub reference_no: String,
+}
+
+/// The random stream of a merchant's `n`th generated trade.
+pub fn trade_rng(seed: u64, merchant_id: &str, n: u64) -> ChaCha8Rng {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(b"merchant-sandbox trade v1\0");
+    ctx.update(&seed.to_be_bytes());
+    ctx.update(merchant_id.as_bytes());
+    ctx.update(b"\0");
+    ctx.update(&n.to_be_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ctx.finish().as_ref());
+    ChaCha8Rng::from_seed(key)
+}
+
+/// The channel mix of a small shop.
+pub fn draw_channel(rng: &mut impl Rng) -> Channel {
+    match rng.random_range(0..100u32) {
+        0..45 => Channel::WeChat,
+        45..75 => Channel::Alipay,
+        75..80 => Channel::UnionPayQr,
+        80..91 => Channel::DebitCard,
+        _ => Channel::CreditCard,
+    }
+}
+
+/// An amount in fen for `channel` (see the module documentation).
+pub fn draw_amount_fen(rng: &mut impl Rng, channel: Channel) -> i64 {
+    let p = rng.random_range(0..100u32);
+    let (lo, hi) = match channel {
+        Channel::WeChat | Channel::Alipay | Channel::UnionPayQr => match p {
+            0..55 => (2, 40),
+            55..85 => (40, 150),
+            85..97 => (150, 600),
+            _ => (600, 1_500),
+        },
+        Channel::DebitCard => match p {
+            0..50 => (30, 300),
+            50..90 => (300, 1_500),
+            _ => (1_500, 5_000),
+        },
+        Channel::CreditCard => match p {
+            0..40 => (100, 800),
+            40..85 => (800, 3_000),
+            _ => (3_000, 20_000),
+        },
+    };
+    let yuan: i64 = rng.random_range(lo..hi);
+    let fen = match rng.random_range(0..4u32) {
+        0 | 1 => 0,
+        2 => 50,
+        _ => rng.random_range(1..100),
+    };
+    yuan * 100 + fen
+}
+
+/// A customer card for a card channel (`None` for scan-code channels).
+pub fn draw_card(rng: &mut impl Rng, channel: Channel) -> Option<DrawnCard> {
+    let (bins, kind) = match channel {
+        Channel::DebitCard => (DEBIT_BINS, CardKind::Debit),
+        Channel::CreditCard => (CREDIT_BINS, CardKind::Credit),
+        _ => return None,
+    };
+    let usable: Vec<(&str, BinInfo)> = bins
+        .iter()
+        .filter_map(|b| {
+            lookup_bin((*b).to_owned())
+                .filter(|i| i.card_kind == kind)
+                .map(|i| (*b, i))
+        })
+        .collect();
+    let last4 = format!("{:04}", rng.random_range(0..10_000u32));
+    if usable.is_empty() {
+        // The table lost every candidate: still a card of the right form.
+        return Some(DrawnCard {
+            bin: bins[0].to_owned(),
+            last4,
+            info: None,
+        });
+    }
+    let (bin, info) = usable[rng.random_range(0..usable.len())].clone();
+    Some(DrawnCard {
+        bin: bin.to_owned(),
+        last4,
+        info: Some(info),
+    })
+}
+
+/// A 12-digit reference number (参考号).
+pub fn draw_reference_no(rng: &mut impl Rng) -> String {
+    format!("{:012}", rng.random_range(0..1_000_000_000_000u64))
+}
+
+/// A whole trade: channel (unless given), amount (unless given), card and
+/// reference number.
+pub fn draw_trade(
+    rng: &mut impl Rng,
+    channel: Option<Channel>,
+    amount: Option<Amount>,
+) -> DrawnTrade {
+    let channel = channel.unwrap_or_else(|| draw_channel(rng));
+    let drawn_fen = draw_amount_fen(rng, channel);
+    let amount = amount.unwrap_or_else(|| Amount::from_fen(drawn_fen).unwrap_or(Amount::ZERO));
+    let card = draw_card(rng, channel);
+    DrawnTrade {
+        channel,
+        amount,
+        card,
+        reference_no: draw_reference_no(rng),
+    }
+}
+
+/// Merchants elsewhere, under whose codes a 跳码 trade is routed: their
+/// 商户编号 and 商户名称.
+pub const OTHER_MERCHANTS: &[(&str, &str)] = &[
+    ("822290070115093", "广州市白云区聚福珠宝行"),
+    ("822584053993017", "深圳市福田区鑫达汽车服务中心"),
+    ("822331058120446", "杭州市上城区悦华大酒店"),
+    ("822100059990231", "北京市朝阳区宏泰批发商行"),
+];
+
+/// A merchant's own 商户编号: `822` + a 4-digit area code + a 4-digit MCC +
+/// 4 digits, drawn from the seed and the merchant id.
+pub fn merchant_no(seed: u64, merchant_id: &str) -> String {
+    let mut rng = trade_rng(seed, merchant_id, u64::MAX);
+    const AREAS: &[&str] = &["5840", "5810", "2900", "3310", "1000", "3050"];
+    const MCCS: &[&str] = &["5411", "5812", "5499", "5311", "5814"];
+    format!(
+        "822{}{}{:04}",
+        AREAS[rng.random_range(0..AREAS.len())],
+        MCCS[rng.random_range(0..MCCS.len())],
+        rng.random_range(0..10_000u32)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_merchant_and_index_give_the_same_trade() {
+        let a = draw_trade(&mut trade_rng(1, "mch_a", 5), None, None);
+        let b = draw_trade(&mut trade_rng(1, "mch_a", 5), None, None);
+        assert_eq!(a, b);
+        let others = [
+            draw_trade(&mut trade_rng(2, "mch_a", 5), None, None),
+            draw_trade(&mut trade_rng(1, "mch_b", 5), None, None),
+            draw_trade(&mut trade_rng(1, "mch_a", 6), None, None),
+        ];
+        assert!(others.iter().all(|o| o.reference_no != a.reference_no));
+        assert_eq!(merchant_no(1, "mch_a"), merchant_no(1, "mch_a"));
+        assert_eq!(merchant_no(1, "mch_a").len(), 15);
+    }
+
+    #[test]
+    fn the_mix_looks_like_a_small_shop() {
+        let n = 4_000u64;
+        let trades: Vec<DrawnTrade> = (0..n)
+            .map(|i| draw_trade(&mut trade_rng(9, "mch_mix", i), None, None))
+            .collect();
+        let share = |c: Channel| trades.iter().filter(|t| t.channel == c).count() as f64 / n as f64;
+        // Mostly WeChat and Alipay; cards a minority (±4 points of the mix).
+        assert!((share(Channel::WeChat) - 0.45).abs() < 0.04);
+        assert!((share(Channel::Alipay) - 0.30).abs() < 0.04);
+        assert!((share(Channel::UnionPayQr) - 0.05).abs() < 0.03);
+        assert!((share(Channel::DebitCard) - 0.11).abs() < 0.03);
+        assert!((share(Channel::CreditCard) - 0.09).abs() < 0.03);
+        // Scan-code trades are small (median below 50 yuan), cards larger.
+        let median = |scan: bool| {
+            let mut v: Vec<i64> = trades
+                .iter()
+                .filter(|t| t.channel.is_scan_code() == scan)
+                .map(|t| t.amount.to_fen())
+                .collect();
+            v.sort();
+            v[v.len() / 2]
+        };
+        assert!(median(true) < 5_000, "{}", median(true));
+        assert!(median(false) > median(true) * 5);
+        for t in &trades {
+            let fen = t.amount.to_fen();
+            assert!((200..2_000_000).contains(&fen), "{fen}");
+            assert_eq!(t.reference_no.len(), 12);
+            match (t.channel.is_scan_code(), &t.card) {
+                (true, None) => {}
+                (false, Some(card)) => {
+                    assert_eq!(card.bin.len(), 6);
+                    assert_eq!(card.last4.len(), 4);
+                    let info = card.info.as_ref().expect("candidate BINs are in the table");
+                    let want = if t.channel == Channel::DebitCard {
+                        CardKind::Debit
+                    } else {
+                        CardKind::Credit
+                    };
+                    assert_eq!(info.card_kind, want);
+                }
+                other => panic!("channel and card disagree: {other:?}"),
+            }
+        }
+        // Some scan-code trades cross the 1 000-yuan rate threshold.
+        assert!(
+            trades
+                .iter()
+                .any(|t| t.channel.is_scan_code() && t.amount.to_fen() > 100_000)
+        );
+    }
+
+    #[test]
+    fn every_candidate_bin_is_in_the_core_table_with_its_kind() {
+        for b in DEBIT_BINS {
+            let info = lookup_bin((*b).to_owned()).expect(b);
+            assert_eq!(info.card_kind, CardKind::Debit, "{b}");
+        }
+        for b in CREDIT_BINS {
+            let info = lookup_bin((*b).to_owned()).expect(b);
+            assert_eq!(info.card_kind, CardKind::Credit, "{b}");
+        }
+    }
+
+    #[test]
+    fn given_channel_and_amount_are_kept() {
+        let amount = Amount::parse("850").unwrap();
+        let t = draw_trade(
+            &mut trade_rng(1, "m", 0),
+            Some(Channel::CreditCard),
+            Some(amount),
+        );
+        assert_eq!(t.channel, Channel::CreditCard);
+        assert_eq!(t.amount, amount);
+        assert!(t.card.is_some());
+    }
+}
