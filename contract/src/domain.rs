@@ -109,6 +109,105 @@ pub fn find(code: &str) -> Option<&'static PlatformCode> {
 }
 
 // ---------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------
+
+/// The domain's routes; `crate::routes::DOMAIN` is this list.
+pub mod routes {
+    use crate::routes::Access::{Open, Session};
+    use crate::routes::{Route, UPLOAD_BODY_LIMIT};
+
+    pub const MERCHANT: Route = Route::new("GET", "/v1/merchant", Session);
+    pub const CREATE_APPLICATION: Route =
+        Route::new("POST", "/v1/applications", Session).idempotent();
+    pub const CURRENT_APPLICATION: Route = Route::new("GET", "/v1/applications/current", Session);
+    pub const GET_APPLICATION: Route =
+        Route::new("GET", "/v1/applications/{application_id}", Session);
+    pub const UPDATE_APPLICATION: Route =
+        Route::new("PUT", "/v1/applications/{application_id}", Session).idempotent();
+    pub const UPLOAD_DOCUMENT: Route = Route::new(
+        "PUT",
+        "/v1/applications/{application_id}/documents/{kind}",
+        Session,
+    )
+    .idempotent()
+    .body_limit(UPLOAD_BODY_LIMIT);
+    pub const CURRENT_AGREEMENT: Route = Route::new("GET", "/v1/agreements/current", Session);
+    pub const SIGN_AGREEMENT: Route = Route::new(
+        "POST",
+        "/v1/applications/{application_id}/agreement",
+        Session,
+    )
+    .idempotent();
+    pub const SUBMIT_APPLICATION: Route =
+        Route::new("POST", "/v1/applications/{application_id}/submit", Session).idempotent();
+    pub const SEND_ACTIVATION_CODE: Route = Route::new(
+        "POST",
+        "/v1/applications/{application_id}/activation-code",
+        Session,
+    )
+    .idempotent();
+    pub const ACTIVATE: Route = Route::new(
+        "POST",
+        "/v1/applications/{application_id}/activate",
+        Session,
+    )
+    .idempotent();
+    pub const CARD_BIN: Route = Route::new("GET", "/v1/card-bins/{prefix}", Session);
+    pub const TERMINALS: Route = Route::new("GET", "/v1/terminals", Session);
+    pub const BIND_TERMINAL: Route = Route::new("POST", "/v1/terminals", Session).idempotent();
+    pub const UNBIND_TERMINAL: Route =
+        Route::new("DELETE", "/v1/terminals/{sn}", Session).idempotent();
+    pub const TRADES: Route = Route::new("GET", "/v1/trades", Session);
+    pub const TRADE: Route = Route::new("GET", "/v1/trades/{trade_id}", Session);
+    pub const REFUND: Route =
+        Route::new("POST", "/v1/trades/{trade_id}/refunds", Session).idempotent();
+    pub const REFUNDS: Route = Route::new("GET", "/v1/refunds", Session);
+    pub const SETTLEMENTS: Route = Route::new("GET", "/v1/settlements", Session);
+    pub const SETTLEMENT: Route = Route::new("GET", "/v1/settlements/{date}", Session);
+
+    pub const SANDBOX_TERMINALS: Route = Route::new("GET", "/sandbox/terminals", Open);
+    pub const SANDBOX_ACTIVATE_MERCHANT: Route =
+        Route::new("POST", "/sandbox/merchants/activate", Open);
+    pub const SANDBOX_TRADES: Route = Route::new("POST", "/sandbox/trades", Open);
+    pub const SANDBOX_TRADE_STREAM: Route = Route::new("POST", "/sandbox/trades/stream", Open);
+    pub const SANDBOX_TRADE_STREAM_STOP: Route =
+        Route::new("POST", "/sandbox/trades/stream/stop", Open);
+    pub const SANDBOX_SETTLEMENTS: Route = Route::new("POST", "/sandbox/settlements", Open);
+
+    /// Every domain route.
+    pub const ALL: &[Route] = &[
+        MERCHANT,
+        CREATE_APPLICATION,
+        CURRENT_APPLICATION,
+        GET_APPLICATION,
+        UPDATE_APPLICATION,
+        UPLOAD_DOCUMENT,
+        CURRENT_AGREEMENT,
+        SIGN_AGREEMENT,
+        SUBMIT_APPLICATION,
+        SEND_ACTIVATION_CODE,
+        ACTIVATE,
+        CARD_BIN,
+        TERMINALS,
+        BIND_TERMINAL,
+        UNBIND_TERMINAL,
+        TRADES,
+        TRADE,
+        REFUND,
+        REFUNDS,
+        SETTLEMENTS,
+        SETTLEMENT,
+        SANDBOX_TERMINALS,
+        SANDBOX_ACTIVATE_MERCHANT,
+        SANDBOX_TRADES,
+        SANDBOX_TRADE_STREAM,
+        SANDBOX_TRADE_STREAM_STOP,
+        SANDBOX_SETTLEMENTS,
+    ];
+}
+
+// ---------------------------------------------------------------------------
 // Onboarding
 // ---------------------------------------------------------------------------
 

@@ -49,24 +49,101 @@
 //! - `state.send_sms_with(conn, phone, "activation", code, text, ttl)`,
 //!   `state.merchant_phone(conn, id)`, `state.set_merchant_status(conn, id,
 //!   "active")`, `state.merchant_exists(conn, id)`.
+//!
+//! **The domain's own layout.** Pure rules, no I/O: [`inventory`] (seeded
+//! terminals and their back QR), [`generator`] (the seeded trade mix),
+//! [`review`] (form checks and the simulated review), [`documents`] (photo
+//! checks), [`agreement`] (the text to sign), [`ledger`] (refund and
+//! settlement arithmetic in fen), [`paging`] (keyset cursors). Tables and
+//! handlers: [`schema`], [`merchant`] (activation, profile, rates),
+//! [`onboarding`], [`bins`], [`terminals`], [`trades`] (trades and refunds),
+//! [`settlements`], [`controls`] (the domain's `/sandbox/*` controls and the
+//! steady trade stream).
 
 use axum::Router;
+use axum::routing::{get, post, put};
+use merchant_contract::domain::routes as r;
 use rusqlite::Connection;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The domain's routes (merged before the guard is applied).
+pub mod agreement;
+pub mod bins;
+pub mod controls;
+pub mod documents;
+pub mod generator;
+pub mod inventory;
+pub mod ledger;
+pub mod merchant;
+pub mod onboarding;
+pub mod paging;
+pub mod review;
+pub mod schema;
+pub mod settlements;
+pub mod terminals;
+pub mod trades;
+
+/// The domain's routes (merged before the guard is applied). Each is listed
+/// in `merchant_contract::domain::routes` (and so in the contract's table).
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route(r::MERCHANT.path, get(merchant::get_profile))
+        .route(r::CREATE_APPLICATION.path, post(onboarding::create))
+        .route(r::CURRENT_APPLICATION.path, get(onboarding::current))
+        .route(
+            r::GET_APPLICATION.path,
+            get(onboarding::get_one).put(onboarding::update),
+        )
+        .route(r::UPLOAD_DOCUMENT.path, put(onboarding::upload_document))
+        .route(
+            r::CURRENT_AGREEMENT.path,
+            get(onboarding::current_agreement),
+        )
+        .route(r::SIGN_AGREEMENT.path, post(onboarding::sign_agreement))
+        .route(r::SUBMIT_APPLICATION.path, post(onboarding::submit))
+        .route(
+            r::SEND_ACTIVATION_CODE.path,
+            post(onboarding::send_activation_code),
+        )
+        .route(r::ACTIVATE.path, post(onboarding::activate))
+        .route(r::CARD_BIN.path, get(bins::lookup))
+        .route(
+            r::TERMINALS.path,
+            post(terminals::bind).get(terminals::list),
+        )
+        .route(
+            r::UNBIND_TERMINAL.path,
+            axum::routing::delete(terminals::unbind),
+        )
+        .route(r::TRADES.path, get(trades::list))
+        .route(r::TRADE.path, get(trades::get_one))
+        .route(r::REFUND.path, post(trades::refund))
+        .route(r::REFUNDS.path, get(trades::list_refunds))
+        .route(r::SETTLEMENTS.path, get(settlements::list))
+        .route(r::SETTLEMENT.path, get(settlements::get_one))
+        .route(r::SANDBOX_TERMINALS.path, get(controls::inventory))
+        .route(
+            r::SANDBOX_ACTIVATE_MERCHANT.path,
+            post(controls::activate_merchant),
+        )
+        .route(r::SANDBOX_TRADES.path, post(controls::inject_trades))
+        .route(r::SANDBOX_TRADE_STREAM.path, post(controls::start_stream))
+        .route(
+            r::SANDBOX_TRADE_STREAM_STOP.path,
+            post(controls::stop_stream),
+        )
+        .route(r::SANDBOX_SETTLEMENTS.path, post(controls::run_settlement))
 }
 
 /// Creates the domain's tables on the fresh database.
-pub fn migrate(_conn: &Connection) -> Result<(), ApiError> {
+pub fn migrate(conn: &Connection) -> Result<(), ApiError> {
+    conn.execute_batch(schema::SCHEMA)?;
     Ok(())
 }
 
-/// Seeds the domain's data (terminal inventory, ...) from `state.seed()`.
-pub fn seed(_state: &AppState) -> Result<(), ApiError> {
-    Ok(())
+/// Seeds the domain's data from `state.seed()`: the terminal inventory, and
+/// the seeded merchants' state (see [`schema::seed`]).
+pub fn seed(state: &AppState) -> Result<(), ApiError> {
+    schema::seed(state)
 }

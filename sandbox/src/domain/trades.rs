@@ -1,0 +1,764 @@
+//! Trades and refunds: how they are made (on demand, by the stream, by the
+//! seeding), listed in cursor pages, and refunded.
+//!
+//! A trade's fee is the merchant's agreed rate for its channel and amount
+//! (the core's `RateTable`, rounded half up to the fen), unless an anomaly
+//! says otherwise. Customer cards exist only as BIN + last four.
+//!
+//! Refunds (full or partial) never add up to more than the trade
+//! (409 `refund.exceeds_refundable`), give back the proportional part of the
+//! fee ([`ledger::fee_returned`]), count in the settlement of the day they
+//! are made, and must fit in that day's takings (409
+//! `refund.insufficient_balance`). A refund is a write with an
+//! Idempotency-Key: the same key and body answer the same refund.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, NaiveDate, TimeZone as _};
+use merchant_contract::domain::sandbox::Anomaly;
+use merchant_contract::domain::{
+    self as wire, CardRef, Refund, RefundRequest, Trade, TradeRefunded, TradeStatus,
+};
+use merchant_contract::wire::{FieldError, Page, event_types};
+use merchant_core::money::{Amount, Channel, Rate};
+use rand::{Rng, SeedableRng as _};
+use rand_chacha::ChaCha8Rng;
+use ring::digest;
+use rusqlite::{Connection, OptionalExtension as _, Row, params};
+use serde::Deserialize;
+
+use super::generator::{self, DrawnCard, DrawnTrade};
+use super::merchant::{self, Profile};
+use super::terminals::{self, page_error};
+use super::{ledger, paging};
+use crate::clock::{china, rfc3339, to_china};
+use crate::error::ApiError;
+use crate::guard::{JsonBody, Merchant, QueryParams};
+use crate::state::AppState;
+
+/// How far above the agreed rate a `fee_above_rate` anomaly charges
+/// (percentage points).
+pub const ANOMALY_RATE_BUMP: &str = "0.25";
+/// The longest refund reason, in characters.
+pub const REASON_MAX: usize = 64;
+
+/// The business day (China time) of a unix time, `YYYY-MM-DD`.
+pub fn day_of(unix: i64) -> String {
+    to_china(unix).format("%Y-%m-%d").to_string()
+}
+
+/// The unix time a China-time day starts.
+pub fn day_start(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0)
+        .and_then(|t| china().from_local_datetime(&t).single())
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
+}
+
+/// What to make: everything left out is drawn.
+#[derive(Debug, Clone, Default)]
+pub struct TradeOptions {
+    pub channel: Option<Channel>,
+    pub amount: Option<Amount>,
+    pub terminal_sn: Option<String>,
+    pub anomaly: Option<Anomaly>,
+}
+
+/// One stored trade.
+#[derive(Debug, Clone)]
+struct StoredTrade {
+    seq: i64,
+    trade: Trade,
+    amount: i64,
+    fee: i64,
+    refunded: i64,
+    fee_returned: i64,
+    created_at: i64,
+}
+
+const TRADE_COLUMNS: &str = "seq, trade_id, merchant_id, channel, amount, fee, rate, refunded,
+    fee_returned, terminal_sn, merchant_no, merchant_name, card_bin, card_last4, card_kind,
+    card_bank, reference_no, created_at";
+
+fn fen_text(fen: i64) -> String {
+    Amount::from_fen(fen)
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "0.00".to_owned())
+}
+
+fn read_trade(r: &Row<'_>) -> rusqlite::Result<StoredTrade> {
+    let amount: i64 = r.get("amount")?;
+    let fee: i64 = r.get("fee")?;
+    let refunded: i64 = r.get("refunded")?;
+    let fee_returned: i64 = r.get("fee_returned")?;
+    let created_at: i64 = r.get("created_at")?;
+    let card = match (
+        r.get::<_, Option<String>>("card_bin")?,
+        r.get::<_, Option<String>>("card_last4")?,
+    ) {
+        (Some(bin), Some(last4)) => Some(CardRef {
+            bin,
+            last4,
+            card_kind: r
+                .get::<_, Option<String>>("card_kind")?
+                .unwrap_or_else(|| "unknown".to_owned()),
+            bank_name: r.get("card_bank")?,
+        }),
+        _ => None,
+    };
+    let status = if refunded == 0 {
+        TradeStatus::Success
+    } else if refunded < amount {
+        TradeStatus::PartiallyRefunded
+    } else {
+        TradeStatus::Refunded
+    };
+    Ok(StoredTrade {
+        seq: r.get("seq")?,
+        trade: Trade {
+            trade_id: r.get("trade_id")?,
+            channel: r.get("channel")?,
+            amount: fen_text(amount),
+            fee: fen_text(fee),
+            rate: r.get("rate")?,
+            status,
+            refunded_amount: fen_text(refunded),
+            terminal_sn: r.get("terminal_sn")?,
+            merchant_no: r.get("merchant_no")?,
+            merchant_name: r.get("merchant_name")?,
+            card,
+            reference_no: r.get("reference_no")?,
+            created_at: rfc3339(created_at),
+        },
+        amount,
+        fee,
+        refunded,
+        fee_returned,
+        created_at,
+    })
+}
+
+fn load_trade(
+    conn: &Connection,
+    merchant_id: &str,
+    trade_id: &str,
+) -> Result<Option<StoredTrade>, ApiError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {TRADE_COLUMNS} FROM dom_trades WHERE trade_id = ?1 AND merchant_id = ?2"
+            ),
+            params![trade_id, merchant_id],
+            read_trade,
+        )
+        .optional()?)
+}
+
+/// The next draw index of the merchant's generated trades.
+fn next_draw(conn: &Connection, merchant_id: &str) -> Result<u64, ApiError> {
+    let n: i64 = conn.query_row(
+        "UPDATE dom_merchants SET trade_draws = trade_draws + 1 WHERE merchant_id = ?1 RETURNING trade_draws",
+        params![merchant_id],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Whether the merchant's day is already settled.
+pub fn day_settled(conn: &Connection, merchant_id: &str, day: &str) -> Result<bool, ApiError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM dom_settlements WHERE merchant_id = ?1 AND day = ?2",
+            params![merchant_id, day],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+fn pick<'a, T>(rng: &mut impl Rng, items: &'a [T]) -> Option<&'a T> {
+    if items.is_empty() {
+        None
+    } else {
+        items.get(rng.random_range(0..items.len()))
+    }
+}
+
+/// A terminal that is not the merchant's: one bound to another merchant if
+/// any, else a free one.
+fn foreign_terminal(
+    conn: &Connection,
+    merchant_id: &str,
+    rng: &mut impl Rng,
+) -> Result<String, ApiError> {
+    for sql in [
+        "SELECT sn FROM dom_terminals WHERE merchant_id IS NOT NULL AND merchant_id <> ?1 ORDER BY sn",
+        "SELECT sn FROM dom_terminals WHERE merchant_id IS NULL AND ?1 IS NOT NULL ORDER BY sn",
+    ] {
+        let mut stmt = conn.prepare(sql)?;
+        let sns = stmt
+            .query_map(params![merchant_id], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(sn) = pick(rng, &sns) {
+            return Ok(sn.clone());
+        }
+    }
+    Err(ApiError::new(&wire::SANDBOX_NO_TERMINAL).detail("no foreign terminal"))
+}
+
+/// What a drawn trade becomes when stored.
+struct Making {
+    drawn: DrawnTrade,
+    terminal_sn: String,
+    merchant_no: String,
+    merchant_name: String,
+    rate: Rate,
+    fee: Amount,
+    trade_id_digits: u64,
+    anomaly: Option<Anomaly>,
+}
+
+fn prepare(
+    state: &AppState,
+    conn: &Connection,
+    p: &Profile,
+    opts: &TradeOptions,
+) -> Result<Making, ApiError> {
+    let n = next_draw(conn, &p.merchant_id)?;
+    let mut rng = generator::trade_rng(state.seed(), &p.merchant_id, n);
+    let drawn = generator::draw_trade(&mut rng, opts.channel, opts.amount);
+    let trade_id_digits = rng.random_range(0..1_000_000_000_000u64);
+    let own = terminals::serials_of(conn, &p.merchant_id)?;
+    let terminal_sn = match (&opts.anomaly, &opts.terminal_sn) {
+        (Some(Anomaly::ForeignTerminal), _) => foreign_terminal(conn, &p.merchant_id, &mut rng)?,
+        (_, Some(sn)) => {
+            if !own.contains(sn) {
+                return Err(ApiError::fields(vec![FieldError {
+                    field: "terminal_sn".to_owned(),
+                    code: wire::FIELD_INVALID.code.to_owned(),
+                }])
+                .detail("not one of the merchant's terminals"));
+            }
+            sn.clone()
+        }
+        (_, None) => pick(&mut rng, &own)
+            .cloned()
+            .ok_or_else(|| ApiError::new(&wire::SANDBOX_NO_TERMINAL))?,
+    };
+    let (merchant_no, merchant_name) = match opts.anomaly {
+        Some(Anomaly::MerchantCode) => {
+            let (no, name) = pick(&mut rng, generator::OTHER_MERCHANTS)
+                .copied()
+                .unwrap_or(("822100059990231", "北京市朝阳区宏泰批发商行"));
+            (no.to_owned(), name.to_owned())
+        }
+        _ => (
+            p.merchant_no.clone(),
+            p.shop_name.clone().unwrap_or_else(|| "个体商户".to_owned()),
+        ),
+    };
+    let agreed = p
+        .rates
+        .rate(drawn.channel)
+        .map_err(|e| ApiError::internal(format!("rate table: {e}")))?;
+    let (rate, fee) = match opts.anomaly {
+        Some(Anomaly::FeeAboveRate) => {
+            let bump = Rate::parse(ANOMALY_RATE_BUMP)
+                .map_err(|e| ApiError::internal(format!("bump: {e}")))?;
+            let rate = Rate::from_percent(agreed.rate_for(drawn.amount).percent() + bump.percent())
+                .map_err(|e| ApiError::internal(format!("bumped rate: {e}")))?;
+            (rate, drawn.amount.percent(rate))
+        }
+        _ => (agreed.rate_for(drawn.amount), agreed.fee(drawn.amount)),
+    };
+    Ok(Making {
+        drawn,
+        terminal_sn,
+        merchant_no,
+        merchant_name,
+        rate,
+        fee,
+        trade_id_digits,
+        anomaly: opts.anomaly,
+    })
+}
+
+fn store(
+    state: &AppState,
+    conn: &Connection,
+    merchant_id: &str,
+    m: &Making,
+    at: i64,
+    emit: bool,
+) -> Result<Trade, ApiError> {
+    let day = day_of(at);
+    let trade_id = format!("T{}{:012}", day.replace('-', ""), m.trade_id_digits);
+    let card: Option<&DrawnCard> = m.drawn.card.as_ref();
+    let card_kind = card.map(|c| {
+        c.info
+            .as_ref()
+            .and_then(|i| serde_json::to_value(i.card_kind).ok())
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".to_owned())
+    });
+    conn.execute(
+        "INSERT INTO dom_trades (trade_id, merchant_id, channel, amount, fee, rate, terminal_sn,
+            merchant_no, merchant_name, card_bin, card_last4, card_kind, card_bank, reference_no,
+            created_at, day, anomaly)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        params![
+            trade_id,
+            merchant_id,
+            m.drawn.channel.as_str(),
+            m.drawn.amount.to_fen(),
+            m.fee.to_fen(),
+            m.rate.to_string(),
+            m.terminal_sn,
+            m.merchant_no,
+            m.merchant_name,
+            card.map(|c| c.bin.clone()),
+            card.map(|c| c.last4.clone()),
+            card_kind,
+            card.and_then(|c| c.info.as_ref().map(|i| i.bank_name.clone())),
+            m.drawn.reference_no,
+            at,
+            day,
+            m.anomaly
+                .and_then(|a| serde_json::to_value(a).ok())
+                .and_then(|v| v.as_str().map(str::to_owned)),
+        ],
+    )?;
+    let row = load_trade(conn, merchant_id, &trade_id)?
+        .ok_or_else(|| ApiError::internal("trade just stored"))?;
+    if emit {
+        let body = serde_json::to_value(&row.trade)
+            .map_err(|e| ApiError::internal(format!("trade json: {e}")))?;
+        state.emit_with(conn, merchant_id, event_types::TRADE_CREATED, body)?;
+    }
+    Ok(row.trade)
+}
+
+/// Makes one trade (two for a double charge: the first a few seconds before
+/// `at`) for an active merchant inside the caller's transaction, emitting
+/// `trade.created` for each unless `quiet`.
+pub fn make(
+    state: &AppState,
+    conn: &Connection,
+    p: &Profile,
+    opts: &TradeOptions,
+    at: i64,
+    quiet: bool,
+) -> Result<Vec<Trade>, ApiError> {
+    if opts.anomaly == Some(Anomaly::DoubleCharge) {
+        let first = prepare(state, conn, p, opts)?;
+        let gap = 2 + i64::try_from(first.trade_id_digits % 7).unwrap_or(0);
+        let a = store(state, conn, &p.merchant_id, &first, at - gap, !quiet)?;
+        // The same card, amount and terminal again: only the ids differ.
+        let again_opts = TradeOptions {
+            channel: Some(first.drawn.channel),
+            amount: Some(first.drawn.amount),
+            terminal_sn: Some(first.terminal_sn.clone()),
+            anomaly: None,
+        };
+        let mut again = prepare(state, conn, p, &again_opts)?;
+        again.drawn.card = first.drawn.card.clone();
+        again.anomaly = Some(Anomaly::DoubleCharge);
+        let b = store(state, conn, &p.merchant_id, &again, at, !quiet)?;
+        return Ok(vec![a, b]);
+    }
+    let m = prepare(state, conn, p, opts)?;
+    Ok(vec![store(state, conn, &p.merchant_id, &m, at, !quiet)?])
+}
+
+/// Seeding: `per_day` trades on each of the `days` days before the one of
+/// `start`, spread over opening hours (08:00–21:00), each day settled.
+pub(crate) fn seed_history(
+    state: &AppState,
+    merchant_id: &str,
+    start: i64,
+    days: i64,
+    per_day: u32,
+) -> Result<(), ApiError> {
+    let today = to_china(start).date_naive();
+    state.db(|conn| {
+        let tx = conn.transaction()?;
+        let p = merchant::require_active(&tx, merchant_id)?;
+        for back in (1..=days).rev() {
+            let Some(day) = today.checked_sub_days(chrono::Days::new(back as u64)) else {
+                continue;
+            };
+            let open = day_start(day) + 8 * 3600;
+            let step = 13 * 3600 / i64::from(per_day.max(1));
+            for i in 0..i64::from(per_day) {
+                let at = open + i * step + (i * 7919) % step.max(1);
+                make(state, &tx, &p, &TradeOptions::default(), at, true)?;
+            }
+            super::settlements::settle_with(
+                state,
+                &tx,
+                &p,
+                &day_of(open),
+                0,
+                day_start(day) + 86_400 + 9 * 3600,
+                true,
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Listing
+// ---------------------------------------------------------------------------
+
+fn time_param(field: &str, v: Option<&str>, out: &mut Vec<FieldError>) -> Option<i64> {
+    let v = v?;
+    match DateTime::parse_from_rfc3339(v) {
+        Ok(t) => Some(t.timestamp()),
+        Err(_) => {
+            out.push(FieldError {
+                field: field.to_owned(),
+                code: wire::FIELD_TIME.code.to_owned(),
+            });
+            None
+        }
+    }
+}
+
+/// The query of `GET /v1/trades`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradeQuery {
+    from: Option<String>,
+    to: Option<String>,
+    channel: Option<String>,
+    terminal_sn: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+const TRADES: &str = "trades";
+
+/// `GET /v1/trades`: newest first; `from` (inclusive) and `to` (exclusive)
+/// are RFC 3339 times.
+pub async fn list(
+    State(state): State<AppState>,
+    Merchant(merchant_id): Merchant,
+    QueryParams(q): QueryParams<TradeQuery>,
+) -> Result<Json<Page<Trade>>, ApiError> {
+    let mut problems = Vec::new();
+    let (cursor, limit) = match paging::parse(TRADES, q.cursor.as_deref(), q.limit.as_deref()) {
+        Ok(v) => v,
+        Err(p) => {
+            problems.extend(page_error(p).fields);
+            (None, 0)
+        }
+    };
+    let from = time_param("from", q.from.as_deref(), &mut problems);
+    let to = time_param("to", q.to.as_deref(), &mut problems);
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        problems.push(FieldError {
+            field: "to".to_owned(),
+            code: wire::FIELD_RANGE.code.to_owned(),
+        });
+    }
+    let channel = match q.channel.as_deref() {
+        None => None,
+        Some(c) => match Channel::parse(c) {
+            Ok(c) => Some(c.as_str()),
+            Err(_) => {
+                problems.push(FieldError {
+                    field: "channel".to_owned(),
+                    code: wire::FIELD_CHANNEL.code.to_owned(),
+                });
+                None
+            }
+        },
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::fields(problems));
+    }
+    let (key, tie) = cursor.map_or((i64::MAX, i64::MAX), |c| (c.key, c.tie));
+    let rows = state.db(|conn| {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {TRADE_COLUMNS} FROM dom_trades
+             WHERE merchant_id = ?1
+               AND (created_at < ?2 OR (created_at = ?2 AND seq < ?3))
+               AND (?4 IS NULL OR created_at >= ?4)
+               AND (?5 IS NULL OR created_at < ?5)
+               AND (?6 IS NULL OR channel = ?6)
+               AND (?7 IS NULL OR terminal_sn = ?7)
+             ORDER BY created_at DESC, seq DESC LIMIT ?8"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    merchant_id,
+                    key,
+                    tie,
+                    from,
+                    to,
+                    channel,
+                    q.terminal_sn,
+                    i64::from(limit) + 1
+                ],
+                read_trade,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    })?;
+    let (items, next_cursor) = paging::cut(TRADES, rows, limit, |r| paging::Cursor {
+        key: r.created_at,
+        tie: r.seq,
+    });
+    Ok(Json(Page {
+        items: items.into_iter().map(|r| r.trade).collect(),
+        next_cursor,
+    }))
+}
+
+/// `GET /v1/trades/{trade_id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    Merchant(merchant_id): Merchant,
+    Path(trade_id): Path<String>,
+) -> Result<Json<Trade>, ApiError> {
+    let row = state.db(|conn| load_trade(conn, &merchant_id, &trade_id))?;
+    row.map(|r| Json(r.trade)).ok_or_else(ApiError::not_found)
+}
+
+// ---------------------------------------------------------------------------
+// Refunds
+// ---------------------------------------------------------------------------
+
+/// The movements of the merchant's day.
+pub fn day_totals(
+    conn: &Connection,
+    merchant_id: &str,
+    day: &str,
+) -> Result<ledger::DayTotals, ApiError> {
+    let (trade_count, gross, fees_charged): (i64, i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(fee), 0) FROM dom_trades WHERE merchant_id = ?1 AND day = ?2",
+        params![merchant_id, day],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let (refund_count, refunds, fees_returned): (i64, i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(fee_returned), 0) FROM dom_refunds WHERE merchant_id = ?1 AND day = ?2",
+        params![merchant_id, day],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    Ok(ledger::DayTotals {
+        trade_count: u32::try_from(trade_count).unwrap_or(u32::MAX),
+        refund_count: u32::try_from(refund_count).unwrap_or(u32::MAX),
+        gross,
+        fees_charged,
+        fees_returned,
+        refunds,
+    })
+}
+
+fn refund_wire(r: &Row<'_>) -> rusqlite::Result<(i64, i64, Refund)> {
+    let created_at: i64 = r.get("created_at")?;
+    Ok((
+        r.get("seq")?,
+        created_at,
+        Refund {
+            refund_id: r.get("refund_id")?,
+            trade_id: r.get("trade_id")?,
+            amount: fen_text(r.get("amount")?),
+            fee_returned: fen_text(r.get("fee_returned")?),
+            reason: r.get("reason")?,
+            created_at: rfc3339(created_at),
+        },
+    ))
+}
+
+const REFUND_COLUMNS: &str = "seq, refund_id, trade_id, amount, fee_returned, reason, created_at";
+
+/// `POST /v1/trades/{trade_id}/refunds`.
+pub async fn refund(
+    State(state): State<AppState>,
+    Merchant(merchant_id): Merchant,
+    Path(trade_id): Path<String>,
+    JsonBody(req): JsonBody<RefundRequest>,
+) -> Result<Json<TradeRefunded>, ApiError> {
+    let mut problems = Vec::new();
+    let amount = match Amount::parse(&req.amount) {
+        Ok(a) if a.is_zero() => {
+            problems.push(FieldError {
+                field: "amount".to_owned(),
+                code: wire::FIELD_REFUND_ZERO.code.to_owned(),
+            });
+            None
+        }
+        Ok(a) => Some(a),
+        Err(e) => {
+            for p in &e.problems {
+                problems.push(FieldError {
+                    field: "amount".to_owned(),
+                    code: p.code.clone(),
+                });
+            }
+            None
+        }
+    };
+    let reason = req
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if let Some(r) = reason {
+        if r.chars().count() > REASON_MAX {
+            problems.push(FieldError {
+                field: "reason".to_owned(),
+                code: wire::FIELD_TOO_LONG.code.to_owned(),
+            });
+        } else if r.chars().any(char::is_control) {
+            problems.push(FieldError {
+                field: "reason".to_owned(),
+                code: wire::FIELD_INVALID.code.to_owned(),
+            });
+        }
+    }
+    let Some(amount) = amount.filter(|_| problems.is_empty()) else {
+        return Err(ApiError::fields(problems));
+    };
+    let refund_fen = amount.to_fen();
+    let now = state.now_unix();
+    let today = day_of(now);
+    state.db(|conn| {
+        let tx = conn.transaction()?;
+        let t = load_trade(&tx, &merchant_id, &trade_id)?.ok_or_else(ApiError::not_found)?;
+        let back = ledger::fee_returned(t.amount, t.fee, t.refunded, t.fee_returned, refund_fen)
+            .ok_or_else(|| ApiError::new(&wire::REFUND_EXCEEDS_REFUNDABLE))?;
+        let day = day_totals(&tx, &merchant_id, &today)?;
+        if !ledger::refund_fits(&day, refund_fen, back) {
+            return Err(ApiError::new(&wire::REFUND_INSUFFICIENT_BALANCE));
+        }
+        let count: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM dom_refunds WHERE trade_id = ?1",
+            params![trade_id],
+            |r| r.get(0),
+        )?;
+        let refund_id = {
+            let mut ctx = digest::Context::new(&digest::SHA256);
+            ctx.update(b"merchant-sandbox refund v1\0");
+            ctx.update(&state.seed().to_be_bytes());
+            ctx.update(trade_id.as_bytes());
+            ctx.update(&count.to_be_bytes());
+            let mut key = [0u8; 32];
+            key.copy_from_slice(ctx.finish().as_ref());
+            let mut rng = ChaCha8Rng::from_seed(key);
+            format!(
+                "R{}{:012}",
+                today.replace('-', ""),
+                rng.random_range(0..1_000_000_000_000u64)
+            )
+        };
+        tx.execute(
+            "INSERT INTO dom_refunds (refund_id, trade_id, merchant_id, amount, fee_returned, reason, created_at, day)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![refund_id, trade_id, merchant_id, refund_fen, back, reason, now, today],
+        )?;
+        tx.execute(
+            "UPDATE dom_trades SET refunded = refunded + ?2, fee_returned = fee_returned + ?3 WHERE seq = ?1",
+            params![t.seq, refund_fen, back],
+        )?;
+        let trade = load_trade(&tx, &merchant_id, &trade_id)?
+            .ok_or_else(|| ApiError::internal("trade just refunded"))?
+            .trade;
+        let refund = tx
+            .query_row(
+                &format!("SELECT {REFUND_COLUMNS} FROM dom_refunds WHERE refund_id = ?1"),
+                params![refund_id],
+                refund_wire,
+            )?
+            .2;
+        let done = TradeRefunded { trade, refund };
+        let body = serde_json::to_value(&done)
+            .map_err(|e| ApiError::internal(format!("refund json: {e}")))?;
+        state.emit_with(&tx, &merchant_id, event_types::TRADE_REFUNDED, body)?;
+        tx.commit()?;
+        Ok(Json(done))
+    })
+}
+
+/// The query of `GET /v1/refunds`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundQuery {
+    from: Option<String>,
+    to: Option<String>,
+    trade_id: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+const REFUNDS: &str = "refunds";
+
+/// `GET /v1/refunds`: newest first.
+pub async fn list_refunds(
+    State(state): State<AppState>,
+    Merchant(merchant_id): Merchant,
+    QueryParams(q): QueryParams<RefundQuery>,
+) -> Result<Json<Page<Refund>>, ApiError> {
+    let mut problems = Vec::new();
+    let (cursor, limit) = match paging::parse(REFUNDS, q.cursor.as_deref(), q.limit.as_deref()) {
+        Ok(v) => v,
+        Err(p) => {
+            problems.extend(page_error(p).fields);
+            (None, 0)
+        }
+    };
+    let from = time_param("from", q.from.as_deref(), &mut problems);
+    let to = time_param("to", q.to.as_deref(), &mut problems);
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        problems.push(FieldError {
+            field: "to".to_owned(),
+            code: wire::FIELD_RANGE.code.to_owned(),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::fields(problems));
+    }
+    let (key, tie) = cursor.map_or((i64::MAX, i64::MAX), |c| (c.key, c.tie));
+    let rows = state.db(|conn| {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {REFUND_COLUMNS} FROM dom_refunds
+             WHERE merchant_id = ?1
+               AND (created_at < ?2 OR (created_at = ?2 AND seq < ?3))
+               AND (?4 IS NULL OR created_at >= ?4)
+               AND (?5 IS NULL OR created_at < ?5)
+               AND (?6 IS NULL OR trade_id = ?6)
+             ORDER BY created_at DESC, seq DESC LIMIT ?7"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    merchant_id,
+                    key,
+                    tie,
+                    from,
+                    to,
+                    q.trade_id,
+                    i64::from(limit) + 1
+                ],
+                refund_wire,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    })?;
+    let (items, next_cursor) = paging::cut(REFUNDS, rows, limit, |(seq, at, _)| paging::Cursor {
+        key: *at,
+        tie: *seq,
+    });
+    Ok(Json(Page {
+        items: items.into_iter().map(|(_, _, r)| r).collect(),
+        next_cursor,
+    }))
+}
