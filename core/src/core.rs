@@ -52,11 +52,15 @@ impl MerchantCore {
             .thread_name("merchant-core")
             .build()
             .map_err(|e| Error::new(&RUNTIME).detail(e.to_string()))?;
+        let session = Arc::new(crate::session::SessionState::new(
+            &config,
+            secret_store.clone(),
+        ));
         Ok(Arc::new(MerchantCore {
             runtime: Some(runtime),
             config,
             secret_store,
-            session: Arc::new(crate::session::SessionState::new()),
+            session,
         }))
     }
 
@@ -72,10 +76,6 @@ impl MerchantCore {
 
     pub(crate) fn secret_store(&self) -> Arc<dyn SecretStore> {
         self.secret_store.clone()
-    }
-
-    pub(crate) fn data_dir_path(&self) -> std::path::PathBuf {
-        std::path::PathBuf::from(&self.config.data_dir)
     }
 
     pub(crate) fn session_state(&self) -> Arc<crate::session::SessionState> {

@@ -9,13 +9,15 @@
 //! Failures the client itself finds carry the `platform.*` codes below;
 //! refusals by the platform carry the platform's own code. [`CODES`] holds
 //! both: the client's, then every code of the contract (merchant-contract's
-//! `codes::ALL`), so the catalogue and docs/errors.md know them all.
+//! `codes::ALL` and the domain's lists), so the catalogue and docs/errors.md
+//! know them all.
 
 pub mod backoff;
 pub mod client;
 #[cfg(test)]
 mod client_tests;
 pub mod endpoint;
+pub mod pending;
 pub mod tls;
 pub mod transport;
 
@@ -85,20 +87,44 @@ const fn from_contract(c: &PlatformCode) -> Code {
     }
 }
 
-const CONTRACT: &[PlatformCode] = merchant_contract::codes::ALL;
-const ALL_LEN: usize = client_codes::CODES.len() + CONTRACT.len();
+/// Every code list of the contract: the infrastructure's, then the domain's
+/// refusals, field-level codes and review outcomes.
+const CONTRACT: [&[PlatformCode]; 4] = [
+    merchant_contract::codes::ALL,
+    merchant_contract::domain::CODES,
+    merchant_contract::domain::FIELD_CODES,
+    merchant_contract::domain::REVIEW_CODES,
+];
+
+const fn contract_len() -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < CONTRACT.len() {
+        n += CONTRACT[i].len();
+        i += 1;
+    }
+    n
+}
+
+const ALL_LEN: usize = client_codes::CODES.len() + contract_len();
 const ALL: [Code; ALL_LEN] = {
     let own = client_codes::CODES;
     let mut out = [own[0]; ALL_LEN];
-    let mut i = 0;
-    while i < own.len() {
-        out[i] = own[i];
-        i += 1;
+    let mut n = 0;
+    while n < own.len() {
+        out[n] = own[n];
+        n += 1;
     }
-    let mut j = 0;
-    while j < CONTRACT.len() {
-        out[own.len() + j] = from_contract(&CONTRACT[j]);
-        j += 1;
+    let mut l = 0;
+    while l < CONTRACT.len() {
+        let list = CONTRACT[l];
+        let mut j = 0;
+        while j < list.len() {
+            out[n] = from_contract(&list[j]);
+            n += 1;
+            j += 1;
+        }
+        l += 1;
     }
     out
 };

@@ -2,14 +2,19 @@
 //! refresh and sign-out (the Platform issue).
 //!
 //! - [`device`]: the device key (ECDSA P-256), wrapped by the SecretStore.
-//! - [`state`]: what the core keeps in memory for the session capability.
+//! - [`model`]: the records the app sees.
+//! - [`state`]: sign-in, refresh, registration, sign-out, and calls with the
+//!   session for the other capabilities ([`SessionState::send`],
+//!   [`SessionState::send_keyed`], [`SessionState::merchant_store`]).
 
 pub mod device;
+pub mod model;
 pub mod state;
 
 use crate::MerchantCore;
 use crate::error::MerchantError;
 
+pub use model::{DeviceInfo, RegisteredDevice, SignedIn, SmsCodeSent};
 pub(crate) use state::SessionState;
 
 // The session capability has no codes of its own: local session states use
@@ -24,13 +29,64 @@ impl MerchantCore {
     /// the app's SecretStore; later calls unwrap it once and keep it in memory.
     pub async fn device_id(&self) -> Result<String, MerchantError> {
         let state = self.session_state();
-        let data_dir = self.data_dir_path();
-        let secrets = self.secret_store();
         self.run(async move {
-            let key = state.device_key(data_dir, secrets).await?;
+            let key = state.device_key().await?;
             Ok(key.serial_no().to_owned())
         })
         .await
+    }
+
+    /// How this device describes itself when it registers (before `sign_in`).
+    pub fn set_device_info(&self, info: DeviceInfo) {
+        self.session_state().set_device_info(info);
+    }
+
+    /// Asks the platform to text a sign-in code to `phone` (a mainland
+    /// mobile number; `+86` and separators are fine).
+    pub async fn request_sms_code(&self, phone: String) -> Result<SmsCodeSent, MerchantError> {
+        let state = self.session_state();
+        self.run(async move { state.request_sms_code(&phone).await })
+            .await
+    }
+
+    /// Signs in with the phone and the code texted to it, keeps the session
+    /// sealed on this device, and registers this device for the merchant.
+    /// Signing in as another merchant than the one on this device wipes the
+    /// previous merchant's local data.
+    pub async fn sign_in(
+        &self,
+        phone: String,
+        sms_code: String,
+    ) -> Result<SignedIn, MerchantError> {
+        let state = self.session_state();
+        self.run(async move { state.sign_in(&phone, &sms_code).await })
+            .await
+    }
+
+    /// Registers this device again when `sign_in` could not (see
+    /// `SignedIn::device_registered`); the core also does it before its next call.
+    pub async fn register_device(&self) -> Result<SignedIn, MerchantError> {
+        let state = self.session_state();
+        self.run(async move { state.register_device().await }).await
+    }
+
+    /// The current session, or `None` when signed out.
+    pub async fn session(&self) -> Result<Option<SignedIn>, MerchantError> {
+        let state = self.session_state();
+        self.run(async move { state.session().await }).await
+    }
+
+    /// The devices registered for the signed-in merchant.
+    pub async fn devices(&self) -> Result<Vec<RegisteredDevice>, MerchantError> {
+        let state = self.session_state();
+        self.run(async move { state.devices().await }).await
+    }
+
+    /// Signs out: ends the session on the platform (when reachable) and wipes
+    /// the merchant's local data and data key from this device.
+    pub async fn sign_out(&self) -> Result<(), MerchantError> {
+        let state = self.session_state();
+        self.run(async move { state.sign_out().await }).await
     }
 }
 
