@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use super::transport::{self, Timeouts};
 use super::{Backoff, Endpoint, SpkiPin};
 use crate::error::{Error, ErrorKind, Problem, Result, current_language};
+use merchant_contract::wire::ErrorBody;
 
 /// The longest response body the client reads.
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
@@ -330,24 +331,6 @@ pub fn is_retryable(e: &Error) -> bool {
         || (e.kind == ErrorKind::Platform && matches!(e.http_status, 502..=504))
 }
 
-/// The error body of a refusal (docs/platform-api.md, "Errors").
-#[derive(Debug, serde::Deserialize)]
-struct ErrorBody {
-    code: String,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    message_en: Option<String>,
-    #[serde(default)]
-    fields: Vec<FieldError>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct FieldError {
-    field: String,
-    code: String,
-}
-
 fn is_code(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -363,14 +346,15 @@ fn is_field_name(s: &str) -> bool {
 }
 
 /// A message from the platform fit to show: bounded, no control characters.
-fn clean_message(m: Option<String>) -> Option<String> {
-    let m = m?;
+fn clean_message(m: String) -> Option<String> {
     let m: String = m.chars().filter(|c| !c.is_control()).take(200).collect();
     let m = m.trim().to_owned();
     (!m.is_empty()).then_some(m)
 }
 
-/// The typed error of a verified non-2xx answer.
+/// The typed error of a verified non-2xx answer: its body is the contract's
+/// `ErrorBody` (docs/platform-api.md, "Errors"); anything else is
+/// [`super::UNEXPECTED_STATUS`].
 pub fn refusal(status: u16, body: &[u8]) -> Error {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
     let Some(parsed) = parsed.filter(|b| is_code(&b.code)) else {
@@ -381,6 +365,7 @@ pub fn refusal(status: u16, body: &[u8]) -> Error {
     let problems: Vec<Problem> = parsed
         .fields
         .iter()
+        .flatten()
         .filter(|f| is_code(&f.code) && is_field_name(&f.field))
         .take(64)
         .map(|f| Problem {
@@ -409,32 +394,53 @@ pub fn refusal(status: u16, body: &[u8]) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use merchant_contract::wire::FieldError;
+
+    /// A refusal body as the platform writes it.
+    fn body(code: &str, fields: &[(&str, &str)]) -> Vec<u8> {
+        serde_json::to_vec(&ErrorBody {
+            code: code.to_owned(),
+            message: format!("{code} 中文"),
+            message_en: format!("{code} English"),
+            request_id: "req-1".to_owned(),
+            fields: (!fields.is_empty()).then(|| {
+                fields
+                    .iter()
+                    .map(|(f, c)| FieldError {
+                        field: (*f).to_owned(),
+                        code: (*c).to_owned(),
+                    })
+                    .collect()
+            }),
+        })
+        .unwrap()
+    }
 
     #[test]
     fn refusals_keep_the_platform_code_and_pick_the_kind() {
-        let e = refusal(
-            401,
-            r#"{"code":"auth.session_expired","message":"登录已过期","message_en":"expired","request_id":"r1"}"#
-                .as_bytes(),
-        );
+        let e = refusal(401, &body("auth.session_expired", &[]));
         assert_eq!(e.code, "auth.session_expired");
         assert_eq!(e.kind, ErrorKind::Auth);
         assert_eq!(e.http_status, 401);
+        // The platform's own message, in the current language (a global
+        // another test could switch: either is right).
+        let shown = ["auth.session_expired 中文", "auth.session_expired English"];
+        assert!(shown.contains(&e.message.as_deref().unwrap_or("")));
         let m: crate::MerchantError = e.into();
         assert!(
-            matches!(m, crate::MerchantError::Auth { ref code, .. } if code == "auth.session_expired")
+            matches!(m, crate::MerchantError::Auth { ref code, ref detail } if code == "auth.session_expired" && shown.contains(&detail.as_str()))
         );
 
-        let e = refusal(404, br#"{"code":"resource.not_found","message":"x"}"#);
+        let e = refusal(404, &body("resource.not_found", &[]));
         assert_eq!(e.kind, ErrorKind::NotFound);
-        let e = refusal(409, br#"{"code":"terminal.owned_by_other","message":"x"}"#);
+        let e = refusal(409, &body("terminal.owned_by_other", &[]));
         assert_eq!(e.kind, ErrorKind::Conflict);
-        let e = refusal(503, br#"{"code":"server.busy"}"#);
+        let e = refusal(503, &body("server.busy", &[]));
         assert_eq!(e.kind, ErrorKind::Platform);
         assert!(is_retryable(&e));
-        let e = refusal(500, br#"{"code":"server.internal"}"#);
+        let e = refusal(500, &body("server.internal", &[]));
         assert!(!is_retryable(&e));
-        let m: crate::MerchantError = refusal(429, br#"{"code":"auth.sms_rate_limited"}"#).into();
+        let m: crate::MerchantError = refusal(429, &body("auth.sms_rate_limited", &[])).into();
         assert_eq!(m.code(), "auth.sms_rate_limited");
     }
 
@@ -442,7 +448,14 @@ mod tests {
     fn field_refusals_list_every_field() {
         let e = refusal(
             400,
-            br#"{"code":"request.field_invalid","message":"x","fields":[{"field":"phone","code":"auth.phone_invalid"},{"field":"name","code":"name.empty"},{"field":"bad field","code":"x"}]}"#,
+            &body(
+                "request.field_invalid",
+                &[
+                    ("phone", "auth.phone_invalid"),
+                    ("name", "name.empty"),
+                    ("bad field", "x"),
+                ],
+            ),
         );
         assert_eq!(e.kind, ErrorKind::Input);
         assert_eq!(e.problems.len(), 2);
@@ -455,9 +468,10 @@ mod tests {
         for body in [
             &b""[..],
             b"<html>",
-            br#"{"code":"Not A Code"}"#,
-            br#"{"code":""}"#,
-            br#"{"message":"no code"}"#,
+            br#"{"code":"server.busy"}"#,
+            &body("Not A Code", &[]),
+            &body("", &[]),
+            br#"{"message":"no code","message_en":"","request_id":""}"#,
             br#"[1,2]"#,
             &[0xff, 0xfe, 0x00],
         ] {
@@ -466,17 +480,21 @@ mod tests {
             assert_eq!(e.http_status, 502);
             assert!(is_retryable(&e));
         }
-        let long = format!(r#"{{"code":"{}"}}"#, "a".repeat(100));
-        assert!(refusal(400, long.as_bytes()).is(&super::super::UNEXPECTED_STATUS));
+        let long = body(&"a".repeat(100), &[]);
+        assert!(refusal(400, &long).is(&super::super::UNEXPECTED_STATUS));
     }
 
     #[test]
     fn platform_messages_are_cleaned_and_bounded() {
-        let body = format!(
-            r#"{{"code":"auth.sms_code_wrong","message":"错\u0007误{}"}}"#,
-            "长".repeat(500)
-        );
-        let e = refusal(401, body.as_bytes());
+        let text = serde_json::to_vec(&ErrorBody {
+            code: "auth.sms_code_wrong".to_owned(),
+            message: format!("错\u{7}误{}", "长".repeat(500)),
+            message_en: String::new(),
+            request_id: String::new(),
+            fields: None,
+        })
+        .unwrap();
+        let e = refusal(401, &text);
         let msg = e.message.unwrap();
         assert!(msg.starts_with("错误"));
         assert_eq!(msg.chars().count(), 200);
