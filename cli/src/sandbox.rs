@@ -1,12 +1,114 @@
-//! `merchant sandbox serve` (the Platform issue fills this in).
+//! `merchant sandbox serve`: the platform simulator for app developers.
+//!
+//! Prints the base URL, the TLS pin (with `--tls`) and the platform public
+//! key, one `name: value` per line, then serves until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use merchant_sandbox::{Sandbox, SandboxConfig};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Serve the platform simulator.
-    Serve {},
+    /// Serve the platform simulator until Ctrl-C.
+    Serve(ServeArgs),
 }
 
-pub fn run(_cmd: Command) -> i32 {
-    eprintln!("merchant sandbox serve: not built yet");
-    2
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (an Android emulator reaches the host's
+    /// 127.0.0.1 as 10.0.2.2).
+    #[arg(long, default_value = "127.0.0.1:8700")]
+    addr: SocketAddr,
+    /// Serve HTTPS with a certificate made at start; its pin is printed.
+    #[arg(long)]
+    tls: bool,
+    /// Seed of everything simulated.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Keep the sandbox's database in this SQLite file (default: in memory).
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+pub fn run(cmd: Command) -> i32 {
+    let Command::Serve(args) = cmd;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("merchant sandbox: cannot start a runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> i32 {
+    use std::io::Write as _;
+    if args.db.as_ref().is_some_and(|p| p.exists()) {
+        eprintln!(
+            "merchant sandbox: {} exists; the sandbox builds a fresh database",
+            args.db
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+        return 2;
+    }
+    let config = SandboxConfig {
+        addr: args.addr,
+        tls: args.tls,
+        seed: args.seed,
+        db_path: args.db,
+        ..SandboxConfig::default()
+    };
+    let sandbox = match Sandbox::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("merchant sandbox: {e}");
+            return 1;
+        }
+    };
+    if !args.addr.ip().is_loopback() {
+        eprintln!(
+            "注意 / note: listening beyond loopback ({}); the sandbox's platform key is public, never trust it outside development",
+            args.addr.ip()
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "沙箱已启动 / sandbox serving (seed {})", args.seed);
+    let _ = writeln!(out, "url: {}", sandbox.base_url);
+    let _ = writeln!(
+        out,
+        "pin: {}",
+        sandbox
+            .pin
+            .as_deref()
+            .unwrap_or("- (plain http; add --tls)")
+    );
+    let _ = writeln!(out, "platform_public_key: {}", sandbox.platform_public_key);
+    let _ = writeln!(out, "app_id: {}", sandbox.app_id);
+    let _ = writeln!(
+        out,
+        "android_emulator_url: {}",
+        sandbox
+            .base_url
+            .replace("127.0.0.1", "10.0.2.2")
+            .replace("localhost", "10.0.2.2")
+    );
+    let _ = writeln!(out, "按 Ctrl-C 停止 / press Ctrl-C to stop");
+    let _ = out.flush();
+    drop(out);
+    let status = match tokio::signal::ctrl_c().await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("merchant sandbox: cannot wait for Ctrl-C: {e}");
+            1
+        }
+    };
+    sandbox.shutdown().await;
+    status
 }

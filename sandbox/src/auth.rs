@@ -30,32 +30,12 @@ use crate::state::AppState;
 
 pub(crate) const PURPOSE_SIGN_IN: &str = "sign_in";
 
-/// The platform's own acceptance rule for a login phone: a mainland mobile
-/// number, 11 digits starting with 1 and a second digit 3–9.
-fn phone_ok(phone: &str) -> bool {
-    let b = phone.as_bytes();
-    b.len() == 11
-        && b.iter().all(u8::is_ascii_digit)
-        && b[0] == b'1'
-        && (b'3'..=b'9').contains(&b[1])
-}
-
-fn check_phone(phone: &str) -> Result<(), ApiError> {
-    if phone_ok(phone) {
-        Ok(())
-    } else {
-        Err(ApiError::new(&codes::AUTH_PHONE_INVALID)
-            .field("phone", codes::AUTH_PHONE_INVALID.code))
-    }
-}
-
-/// First 3, stars, last 4.
-pub(crate) fn mask_phone(phone: &str) -> String {
-    if phone.len() == 11 && phone.is_ascii() {
-        format!("{}****{}", &phone[..3], &phone[7..])
-    } else {
-        "***".to_owned()
-    }
+/// The phone as the platform keys merchants by: the 11 digits of a mainland
+/// mobile number (the core's own check; `+86` and separators dropped).
+fn normalize_phone(phone: &str) -> Result<String, ApiError> {
+    merchant_core::validate::phone::normalize(phone).map_err(|_| {
+        ApiError::new(&codes::AUTH_PHONE_INVALID).field("phone", codes::AUTH_PHONE_INVALID.code)
+    })
 }
 
 fn random_token(prefix: &str) -> Result<String, ApiError> {
@@ -71,9 +51,9 @@ fn random_token(prefix: &str) -> Result<String, ApiError> {
 
 pub(crate) async fn sms_code(
     State(state): State<AppState>,
-    JsonBody(req): JsonBody<SmsCodeRequest>,
+    JsonBody(mut req): JsonBody<SmsCodeRequest>,
 ) -> Result<Json<SmsCodeSent>, ApiError> {
-    check_phone(&req.phone)?;
+    req.phone = normalize_phone(&req.phone)?;
     let rules = state.config().sms.clone();
     let now = state.now_unix();
     let code = state.rng(|r| format!("{:06}", r.random_range(0..1_000_000u32)));
@@ -204,9 +184,9 @@ fn issue_tokens(
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
     signer: Signer,
-    JsonBody(req): JsonBody<SignInRequest>,
+    JsonBody(mut req): JsonBody<SignInRequest>,
 ) -> Result<Json<SignedIn>, ApiError> {
-    check_phone(&req.phone)?;
+    req.phone = normalize_phone(&req.phone)?;
     if req.sms_code.len() != 6 || !req.sms_code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::new(&codes::AUTH_SMS_CODE_WRONG)
             .field("sms_code", codes::AUTH_SMS_CODE_WRONG.code));
@@ -270,7 +250,7 @@ pub(crate) async fn sign_in(
             device_registered,
             merchant: MerchantSummary {
                 status,
-                phone_masked: mask_phone(&req.phone),
+                phone_masked: merchant_core::validate::mask_phone(req.phone.clone()),
             },
         }))
     })
@@ -370,15 +350,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn phones_and_masks() {
-        assert!(phone_ok("13800000001"));
-        assert!(phone_ok("19912345678"));
-        assert!(!phone_ok("12800000001"));
-        assert!(!phone_ok("1380000000"));
-        assert!(!phone_ok("138000000011"));
-        assert!(!phone_ok("1380000000a"));
-        assert!(!phone_ok("１３８００００００01"));
-        assert_eq!(mask_phone("13812345678"), "138****5678");
-        assert_eq!(mask_phone("短"), "***");
+    fn phones_are_normalized_or_refused() {
+        assert_eq!(normalize_phone("+86 138-0000-0001").unwrap(), "13800000001");
+        for bad in ["12800000001", "1380000000", "", "+1 2025550100"] {
+            let e = normalize_phone(bad).unwrap_err();
+            assert_eq!(e.code.code, "auth.phone_invalid");
+            assert_eq!(e.fields[0].field, "phone");
+        }
     }
 }

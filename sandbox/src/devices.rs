@@ -59,7 +59,7 @@ pub(crate) async fn register(
     }
     let now = state.now_unix();
     let candidate = format!("dev_{:016x}", state.rng(|r| r.random::<u64>()));
-    let (device_id, registered_at, fresh) = state.db(|c| {
+    let (device_id, registered_at) = state.db(|c| {
         let tx = c.transaction()?;
         let existing: Option<(String, i64)> = tx
             .query_row(
@@ -74,7 +74,7 @@ pub(crate) async fn register(
                     "UPDATE devices SET name = ?2, os = ?3, model = ?4, app_version = ?5 WHERE device_id = ?1",
                     params![id, req.name, req.os, req.model, req.app_version],
                 )?;
-                (id, at, false)
+                (id, at)
             }
             None => {
                 tx.execute(
@@ -94,13 +94,12 @@ pub(crate) async fn register(
                         "model": req.model,
                     }),
                 )?;
-                (candidate.clone(), now, true)
+                (candidate.clone(), now)
             }
         };
         tx.commit()?;
         Ok(out)
     })?;
-    let _ = fresh;
     Ok(Json(DeviceRegistered {
         device_id,
         serial_no: auth.serial_no,

@@ -150,6 +150,16 @@ impl AppState {
         event_type: &str,
         data: serde_json::Value,
     ) -> Result<u64, ApiError> {
+        // Types go into the stream's `event:` line: dotted lowercase only.
+        if event_type.is_empty()
+            || !event_type
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+        {
+            return Err(ApiError::internal(format!(
+                "event type {event_type:?} is not dotted lowercase"
+            )));
+        }
         let last: i64 = conn.query_row(
             "SELECT COALESCE(MAX(event_id), 0) FROM events WHERE merchant_id = ?1",
             params![merchant_id],

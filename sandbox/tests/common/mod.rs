@@ -291,3 +291,129 @@ impl App {
         app
     }
 }
+
+/// One frame of an event stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Frame {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+    pub comment: Option<String>,
+}
+
+/// Reads an event stream frame by frame.
+pub struct SseReader {
+    stream: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Send>,
+    >,
+    buf: String,
+}
+
+impl SseReader {
+    /// The next frame, `None` when the server closed the stream. Fails the
+    /// test if nothing comes within 10 s.
+    pub async fn next(&mut self) -> Option<Frame> {
+        use futures_util::StreamExt as _;
+        loop {
+            if let Some(at) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..at + 2).collect();
+                let mut f = Frame::default();
+                for line in block.lines() {
+                    if let Some(c) = line.strip_prefix(':') {
+                        f.comment = Some(c.trim().to_owned());
+                    } else if let Some((k, v)) = line.split_once(':') {
+                        let v = v.strip_prefix(' ').unwrap_or(v);
+                        match k {
+                            "id" => f.id = Some(v.to_owned()),
+                            "event" => f.event = Some(v.to_owned()),
+                            "data" => f.data.push_str(v),
+                            _ => {}
+                        }
+                    }
+                }
+                return Some(f);
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.stream.next())
+                .await
+                .expect("the stream said something within 10 s");
+            match chunk {
+                Some(Ok(bytes)) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// The next frame that is an event (keepalive comments skipped).
+    pub async fn next_event(&mut self) -> Option<Frame> {
+        loop {
+            let f = self.next().await?;
+            if f.id.is_some() {
+                return Some(f);
+            }
+        }
+    }
+}
+
+impl App {
+    /// Opens `GET /v1/events`, resuming after `last_event_id`.
+    pub async fn events(&self, last_event_id: Option<u64>) -> SseReader {
+        let mut req = self
+            .http
+            .get(format!("{}/v1/events", self.base_url))
+            .header(HEADER_AUTHORIZATION, self.authorization(b""))
+            .header(
+                HEADER_SESSION,
+                self.access_token.clone().expect("signed in"),
+            );
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        let res = req.send().await.expect("stream opened");
+        assert_eq!(res.status().as_u16(), 200);
+        assert!(
+            res.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/event-stream"))
+        );
+        // The stream's response is signed over an empty body.
+        verify_response(&self.platform, &self.nonces, res.headers(), b"");
+        SseReader {
+            stream: Box::pin(res.bytes_stream()),
+            buf: String::new(),
+        }
+    }
+
+    /// Verifies a stream frame's signed payload; returns the event inside.
+    pub fn open_event(&self, frame: &Frame) -> merchant_contract::wire::Event {
+        let push = merchant_contract::SignedPush::parse(&frame.data).expect("signed payload");
+        let ts = push
+            .verify(&self.platform)
+            .expect("payload signature verifies");
+        envelope::check_freshness(ts, now()).expect("fresh payload");
+        let event: merchant_contract::wire::Event =
+            serde_json::from_str(&push.body).expect("event JSON");
+        assert_eq!(
+            frame.id.as_deref(),
+            Some(event.event_id.to_string().as_str())
+        );
+        assert_eq!(frame.event.as_deref(), Some(event.event_type.as_str()));
+        event
+    }
+
+    /// Emits an event for this app's merchant through the sandbox control.
+    pub async fn inject(&self, n: u64) -> u64 {
+        let r = self
+            .open_post(
+                "/sandbox/events",
+                serde_json::json!({
+                    "merchant_id": self.merchant_id.clone().expect("signed in"),
+                    "type": "trade.created",
+                    "data": {"n": n},
+                }),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        r.json()["event_id"].as_u64().expect("event id")
+    }
+}

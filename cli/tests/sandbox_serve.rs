@@ -1,0 +1,106 @@
+//! `merchant sandbox serve` prints its URL, pin and platform key, serves
+//! them, and stops on Ctrl-C (SIGINT) with status 0.
+
+use std::io::{BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Reads `name: value` lines until `app_id:` (the last one before serving).
+fn read_banner(out: &mut impl std::io::BufRead) -> Vec<(String, String)> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = out.read_line(&mut line).expect("read stdout");
+        assert!(n > 0, "merchant sandbox serve ended before its banner");
+        if let Some((k, v)) = line.trim_end().split_once(": ") {
+            lines.push((k.to_owned(), v.to_owned()));
+            if k == "android_emulator_url" {
+                return lines;
+            }
+        }
+    }
+}
+
+fn value<'a>(lines: &'a [(String, String)], name: &str) -> &'a str {
+    lines
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {name} line"))
+}
+
+fn interrupt(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn serve_prints_what_a_client_needs_and_stops_on_ctrl_c() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_merchant"))
+        .args(["sandbox", "serve", "--addr", "127.0.0.1:0", "--seed", "7"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("merchant runs");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let lines = read_banner(&mut out);
+    let url = value(&lines, "url");
+    let key = value(&lines, "platform_public_key");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(value(&lines, "pin").starts_with('-'));
+    assert_eq!(value(&lines, "app_id"), "OP00000001");
+
+    // It serves: /sandbox/info names the same key and seed.
+    let hostport = url.trim_start_matches("http://");
+    let mut tcp = TcpStream::connect(hostport).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        tcp,
+        "GET /sandbox/info HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    tcp.read_to_string(&mut reply).expect("reply");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.to_ascii_lowercase().contains("lklapi-signature: "));
+    assert!(reply.contains(&format!("\"platform_public_key\":\"{key}\"")));
+    assert!(reply.contains("\"seed\":7"));
+
+    interrupt(child.id());
+    let status = child.wait().expect("exits");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn serve_with_tls_prints_a_pin() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_merchant"))
+        .args(["sandbox", "serve", "--addr", "127.0.0.1:0", "--tls"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("merchant runs");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let lines = read_banner(&mut out);
+    assert!(value(&lines, "url").starts_with("https://127.0.0.1:"));
+    let pin = value(&lines, "pin");
+    // base64 of a SHA-256 digest: 44 characters ending in '='.
+    assert_eq!(pin.len(), 44, "{pin}");
+    assert!(pin.ends_with('='));
+    assert!(value(&lines, "android_emulator_url").starts_with("https://10.0.2.2:"));
+    interrupt(child.id());
+    assert_eq!(child.wait().expect("exits").code(), Some(0));
+}
+
+#[test]
+fn serve_refuses_a_bad_address() {
+    let out = Command::new(env!("CARGO_BIN_EXE_merchant"))
+        .args(["sandbox", "serve", "--addr", "not-an-address"])
+        .output()
+        .expect("merchant runs");
+    assert_eq!(out.status.code(), Some(2));
+}
