@@ -484,3 +484,43 @@ async fn same_seed_same_codes_and_merchants() {
     let signed = app.sign_in("13800000001").await;
     assert_eq!(signed.merchant_id, m1["items"][0]["merchant_id"]);
 }
+
+#[tokio::test]
+async fn non_ascii_header_bytes_are_refused_not_crashed() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let app = App::new(&sandbox);
+    let res = app
+        .http
+        .get(format!("{}/v1/devices", app.base_url))
+        .header(
+            HEADER_AUTHORIZATION,
+            reqwest::header::HeaderValue::from_bytes(b"LKLAPI-SHA256withECDSA appid=\"\xff\xfe\"")
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    let headers = res.headers().clone();
+    let body = res.bytes().await.unwrap();
+    verify_response(&app.platform, &app.nonces, &headers, &body);
+    let e: merchant_contract::wire::ErrorBody = serde_json::from_slice(&body).unwrap();
+    assert_eq!(e.code, "auth.header_malformed");
+}
+
+#[tokio::test]
+async fn a_full_nonce_cache_refuses_rather_than_forgets() {
+    // sms-code, sign-in and one call fill a cache of three live nonces.
+    let sandbox = start(SandboxConfig {
+        nonce_capacity: 3,
+        ..Default::default()
+    })
+    .await;
+    let mut app = App::new(&sandbox);
+    app.sign_in("13912345650").await;
+    let r = app.get("/v1/devices").await;
+    r.expect_error(403, "auth.device_not_registered");
+    app.get("/v1/devices")
+        .await
+        .expect_error(503, "server.busy");
+}
