@@ -282,7 +282,12 @@ async fn serve(
                     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                     match tls {
                         Some(acceptor) => {
-                            let Ok(stream) = acceptor.accept(tcp).await else { return };
+                            // A peer that never finishes its handshake is dropped.
+                            let handshake = tokio::time::timeout(
+                                std::time::Duration::from_secs(10),
+                                acceptor.accept(tcp),
+                            );
+                            let Ok(Ok(stream)) = handshake.await else { return };
                             let _ = builder.serve_connection(TokioIo::new(stream), service).await;
                         }
                         None => {
