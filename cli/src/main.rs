@@ -27,7 +27,7 @@ enum Command {
     /// Run the platform simulator.
     #[command(subcommand)]
     Sandbox(sandbox::Command),
-    /// Check an ID card number, credit code, bank card or phone number.
+    /// Check an ID card number, credit code, bank card, phone number or name.
     Validate(tools::ValidateArgs),
     /// Money: uppercase and spoken readings, fees.
     #[command(subcommand)]

@@ -4,8 +4,19 @@
 //! invalid value with each problem's code on its own line on stdout (the
 //! messages go to stderr for people), 2 for usage errors (clap's).
 
-use merchant_core::error::{self, Error};
+use merchant_core::error::{self, Error, Problem};
 use merchant_core::money::{Amount, Channel, RateTable};
+use merchant_core::validate::{self, CardKind};
+
+/// The JSON name of a unit enum variant (`individual_business`).
+macro_rules! json_name {
+    ($value:expr) => {
+        serde_json::to_value($value)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+}
 
 /// Exit status of a valid value.
 const VALID: i32 = 0;
@@ -13,7 +24,34 @@ const VALID: i32 = 0;
 const INVALID: i32 = 1;
 
 #[derive(clap::Args)]
-pub struct ValidateArgs {}
+pub struct ValidateArgs {
+    #[command(subcommand)]
+    what: ValidateCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum ValidateCommand {
+    /// A resident ID number (GB 11643-1999).
+    IdCard(Value),
+    /// A unified social credit code (GB 32100-2015).
+    CreditCode(Value),
+    /// A bank card number (Luhn, 15-19 digits), with its bank.
+    BankCard(Value),
+    /// A mainland China mobile number.
+    Phone(Value),
+    /// A person's name (Chinese, with · for names such as 阿依古丽·买买提, or Latin).
+    Name(Value),
+}
+
+#[derive(clap::Args)]
+struct Value {
+    /// The value as typed (quote it if it holds spaces).
+    #[arg(allow_hyphen_values = true)]
+    value: String,
+    /// Print the record the FFI returns, as JSON.
+    #[arg(long)]
+    json: bool,
+}
 
 #[derive(clap::Subcommand)]
 pub enum MoneyCommand {
@@ -69,26 +107,133 @@ pub struct ErrorsArgs {
     markdown: bool,
 }
 
-pub fn validate(_a: ValidateArgs) -> i32 {
-    2
+pub fn validate(args: ValidateArgs) -> i32 {
+    match args.what {
+        ValidateCommand::IdCard(v) => {
+            let c = validate::id_card::check(&v.value);
+            let details = [
+                ("masked", Some(c.masked.clone())),
+                ("gender", c.gender.map(|g| format!("{g:?}").to_lowercase())),
+                ("birth_date", c.birth_date.clone()),
+                ("province", c.province.clone()),
+            ];
+            report(
+                v.json.then(|| serde_json::to_string_pretty(&c)),
+                c.valid,
+                &c.problems,
+                &details,
+            )
+        }
+        ValidateCommand::CreditCode(v) => {
+            let c = validate::credit_code::check(&v.value);
+            let details = [
+                ("masked", Some(c.masked.clone())),
+                ("entity", c.entity.map(|e| json_name!(e))),
+                ("province", c.province.clone()),
+            ];
+            report(
+                v.json.then(|| serde_json::to_string_pretty(&c)),
+                c.valid,
+                &c.problems,
+                &details,
+            )
+        }
+        ValidateCommand::BankCard(v) => {
+            let c = validate::bank_card::check(&v.value);
+            let bank = match &c.bin {
+                Some(b) => format!(
+                    "{} {} ({}), {}",
+                    b.bank_name,
+                    b.bank_name_en,
+                    b.bank_code,
+                    kind_name(b.card_kind)
+                ),
+                None => "unknown".to_owned(),
+            };
+            let details = [("masked", Some(c.masked.clone())), ("bank", Some(bank))];
+            report(
+                v.json.then(|| serde_json::to_string_pretty(&c)),
+                c.valid,
+                &c.problems,
+                &details,
+            )
+        }
+        ValidateCommand::Phone(v) => {
+            let c = validate::phone::check(&v.value);
+            let details = [("masked", Some(c.masked.clone()))];
+            report(
+                v.json.then(|| serde_json::to_string_pretty(&c)),
+                c.valid,
+                &c.problems,
+                &details,
+            )
+        }
+        ValidateCommand::Name(v) => {
+            let c = validate::name::check(&v.value);
+            let details = [
+                ("masked", Some(c.masked.clone())),
+                ("script", c.script.map(|s| json_name!(s))),
+            ];
+            report(
+                v.json.then(|| serde_json::to_string_pretty(&c)),
+                c.valid,
+                &c.problems,
+                &details,
+            )
+        }
+    }
+}
+
+/// Prints a check: with `--json` the record itself (`json` holds its text);
+/// otherwise `valid` and its details, or each problem's code. Returns the
+/// exit status.
+fn report(
+    json: Option<serde_json::Result<String>>,
+    valid: bool,
+    problems: &[Problem],
+    details: &[(&str, Option<String>)],
+) -> i32 {
+    match json {
+        Some(Ok(text)) => println!("{text}"),
+        Some(Err(e)) => {
+            eprintln!("cannot print the record: {e}");
+            return 2;
+        }
+        None if valid => {
+            println!("valid");
+            for (key, value) in details {
+                if let Some(value) = value {
+                    println!("{key}: {value}");
+                }
+            }
+        }
+        None => {
+            for p in problems {
+                println!("{}", p.code);
+                eprintln!("{}", p.message);
+            }
+        }
+    }
+    if valid { VALID } else { INVALID }
+}
+
+fn kind_name(kind: CardKind) -> &'static str {
+    match kind {
+        CardKind::Debit => "debit",
+        CardKind::Credit => "credit",
+        CardKind::Prepaid => "prepaid",
+    }
 }
 
 pub fn money(command: MoneyCommand) -> i32 {
-    let (text, reading): (&str, fn(Amount) -> Result<String, Error>) = match &command {
-        MoneyCommand::Upper { amount } => (amount, |a| Ok(a.in_words())),
-        MoneyCommand::Spoken { amount } => (amount, |a| Ok(a.spoken())),
-        MoneyCommand::Fee { amount, channel } => {
-            let channel = Channel::from(*channel);
-            return match Amount::parse(amount).and_then(|a| RateTable::standard().fee(channel, a)) {
-                Ok(fee) => {
-                    println!("{fee}");
-                    VALID
-                }
-                Err(e) => print_problems(&e),
-            };
-        }
+    let result = match command {
+        MoneyCommand::Upper { amount } => Amount::parse(&amount).map(Amount::in_words),
+        MoneyCommand::Spoken { amount } => Amount::parse(&amount).map(Amount::spoken),
+        MoneyCommand::Fee { amount, channel } => Amount::parse(&amount)
+            .and_then(|a| RateTable::standard().fee(channel.into(), a))
+            .map(|fee| fee.to_string()),
     };
-    match Amount::parse(text).and_then(reading) {
+    match result {
         Ok(line) => {
             println!("{line}");
             VALID
