@@ -121,6 +121,11 @@ impl Drop for RunningSandbox {
 /// The router: every route of the contract, the domain's, the guard and the
 /// signing layer.
 pub(crate) fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The router with `extra` routes merged before the guard (for tests).
+fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let infrastructure: Router<AppState> = Router::new()
         .route(r::SMS_CODE.path, post(auth::sms_code))
         .route(r::SIGN_IN.path, post(auth::sign_in))
@@ -151,6 +156,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(r::SANDBOX_MERCHANTS.path, get(control::merchants));
     infrastructure
         .merge(domain::routes())
+        .merge(extra)
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .fallback(|| async { ApiError::new(&merchant_contract::codes::ROUTE_NOT_FOUND) })
         .method_not_allowed_fallback(|| async {
@@ -301,4 +307,37 @@ async fn serve(
     // Closing: drop every connection, event streams included.
     connections.abort_all();
     while connections.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn a_route_outside_the_contract_is_never_served() {
+        let signer = PlatformSigner::from_pkcs8(SANDBOX_PLATFORM_KEY_PKCS8).unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        schema::migrate(&conn).unwrap();
+        let state = AppState::new(SandboxConfig::default(), conn, signer);
+        let extra = Router::new().route("/v1/uncontracted", get(|| async { "served" }));
+        let app = router_with(state, extra);
+        let res = app
+            .oneshot(
+                Request::get("/v1/uncontracted")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 500);
+        assert!(res.headers().contains_key("lklapi-signature"));
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let e: merchant_contract::wire::ErrorBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(e.code, "server.internal");
+    }
 }

@@ -1,7 +1,8 @@
 //! docs/platform-api.md and the contract's route table (which the sandbox's
 //! router and guard are built from) must agree: an endpoint documented but
 //! not in the table, in the table but not documented, or in the table but not
-//! served, fails here.
+//! served, fails here. (A route served but not in the table is refused by the
+//! guard with 500 `server.internal`: see the unit test in src/server.rs.)
 
 mod common;
 
