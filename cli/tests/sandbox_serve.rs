@@ -30,6 +30,27 @@ fn value<'a>(lines: &'a [(String, String)], name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} line"))
 }
 
+/// Kills the server if a test fails before stopping it.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(args: &[&str]) -> (Server, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_merchant"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("merchant runs");
+    let out = BufReader::new(child.stdout.take().expect("stdout"));
+    (Server(child), out)
+}
+
 fn interrupt(pid: u32) {
     let ok = Command::new("kill")
         .args(["-INT", &pid.to_string()])
@@ -41,13 +62,8 @@ fn interrupt(pid: u32) {
 
 #[test]
 fn serve_prints_what_a_client_needs_and_stops_on_ctrl_c() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_merchant"))
-        .args(["sandbox", "serve", "--addr", "127.0.0.1:0", "--seed", "7"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("merchant runs");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let (mut server, mut out) =
+        spawn(&["sandbox", "serve", "--addr", "127.0.0.1:0", "--seed", "7"]);
     let lines = read_banner(&mut out);
     let url = value(&lines, "url");
     let key = value(&lines, "platform_public_key");
@@ -71,20 +87,14 @@ fn serve_prints_what_a_client_needs_and_stops_on_ctrl_c() {
     assert!(reply.contains(&format!("\"platform_public_key\":\"{key}\"")));
     assert!(reply.contains("\"seed\":7"));
 
-    interrupt(child.id());
-    let status = child.wait().expect("exits");
+    interrupt(server.0.id());
+    let status = server.0.wait().expect("exits");
     assert_eq!(status.code(), Some(0));
 }
 
 #[test]
 fn serve_with_tls_prints_a_pin() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_merchant"))
-        .args(["sandbox", "serve", "--addr", "127.0.0.1:0", "--tls"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("merchant runs");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let (mut server, mut out) = spawn(&["sandbox", "serve", "--addr", "127.0.0.1:0", "--tls"]);
     let lines = read_banner(&mut out);
     assert!(value(&lines, "url").starts_with("https://127.0.0.1:"));
     let pin = value(&lines, "pin");
@@ -92,8 +102,8 @@ fn serve_with_tls_prints_a_pin() {
     assert_eq!(pin.len(), 44, "{pin}");
     assert!(pin.ends_with('='));
     assert!(value(&lines, "android_emulator_url").starts_with("https://10.0.2.2:"));
-    interrupt(child.id());
-    assert_eq!(child.wait().expect("exits").code(), Some(0));
+    interrupt(server.0.id());
+    assert_eq!(server.0.wait().expect("exits").code(), Some(0));
 }
 
 #[test]
