@@ -1,0 +1,489 @@
+//! Sign-in end to end: the sandbox in-process on 127.0.0.1:0 (TLS unless a
+//! test needs plain http), MerchantCore driven as an app would, with the
+//! file-backed SecretStore.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use merchant_core::platform::transport::{Timeouts, http_client};
+use merchant_core::platform::{Endpoint, SpkiPin};
+use merchant_core::store::{
+    FileSecretStore, KEY_FILE, SecretStore, WrappedSecret, data_key_name, merchant_dir,
+};
+use merchant_core::{CoreConfig, Lang, MerchantCore, MerchantError};
+use merchant_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const PHONE: &str = "13800138000";
+/// Every wait on the network is bounded by this (no sleeps).
+const LIMIT: Duration = Duration::from_secs(30);
+
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, f)
+        .await
+        .expect("the call finished in time")
+}
+
+async fn sandbox(config: SandboxConfig) -> RunningSandbox {
+    Sandbox::start(config).await.expect("sandbox starts")
+}
+
+async fn tls_sandbox() -> RunningSandbox {
+    sandbox(SandboxConfig {
+        tls: true,
+        ..Default::default()
+    })
+    .await
+}
+
+/// An app's view of one device: its data dir and its key store dir.
+struct Device {
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+    keys: PathBuf,
+}
+
+impl Device {
+    fn new() -> Device {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let keys = tmp.path().join("keys");
+        Device {
+            _tmp: tmp,
+            data,
+            keys,
+        }
+    }
+
+    fn secrets(&self) -> Arc<dyn SecretStore> {
+        FileSecretStore::new(self.keys.to_string_lossy().into_owned()).unwrap()
+    }
+
+    fn config(&self, sb: &RunningSandbox) -> CoreConfig {
+        CoreConfig {
+            data_dir: self.data.to_string_lossy().into_owned(),
+            platform_url: sb.base_url.clone(),
+            platform_pin: sb.pin.clone(),
+            platform_public_key: sb.platform_public_key.clone(),
+            app_id: sb.app_id.clone(),
+            language: Lang::Zh,
+        }
+    }
+
+    fn core(&self, sb: &RunningSandbox) -> Arc<MerchantCore> {
+        self.core_with(self.config(sb))
+    }
+
+    fn core_with(&self, config: CoreConfig) -> Arc<MerchantCore> {
+        MerchantCore::new(config, self.secrets()).unwrap()
+    }
+}
+
+/// Reads the latest sign-in code the sandbox texted to `phone` through
+/// `GET /sandbox/sms`, over the same pinned transport the core uses.
+async fn sms_code(sb: &RunningSandbox, phone: &str) -> String {
+    let endpoint = Endpoint::parse(&sb.base_url).unwrap();
+    let pins = sb.pin.iter().map(|p| SpkiPin::parse(p).unwrap()).collect();
+    let http = http_client(&endpoint, pins, Timeouts::default()).unwrap();
+    let url = endpoint
+        .url(&format!("/sandbox/sms?phone={phone}&purpose=sign_in"))
+        .unwrap();
+    let resp = bounded(http.get(url).send()).await.unwrap();
+    assert_eq!(resp.status(), 200, "GET /sandbox/sms");
+    let sms: serde_json::Value = bounded(resp.json()).await.unwrap();
+    let code = sms["code"].as_str().expect("the SMS has a code").to_owned();
+    assert!(sms["text"].as_str().unwrap_or("").contains(&code));
+    code
+}
+
+/// Requests a code for `phone` (as the merchant typed it), reads it, signs in.
+async fn sign_in(
+    core: &MerchantCore,
+    sb: &RunningSandbox,
+    phone: &str,
+) -> merchant_core::session::SignedIn {
+    let sent = bounded(core.request_sms_code(phone.to_owned()))
+        .await
+        .expect("code requested");
+    assert!(sent.expires_in_secs > 0);
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits
+        .strip_prefix("86")
+        .filter(|d| d.len() == 11)
+        .unwrap_or(&digits);
+    let code = sms_code(sb, digits).await;
+    bounded(core.sign_in(phone.to_owned(), code))
+        .await
+        .expect("signed in")
+}
+
+fn advance(sb: &RunningSandbox, secs: i64) {
+    sb.state().clock().advance(secs);
+}
+
+#[tokio::test]
+async fn signs_in_over_tls_with_pinning_and_registers_the_device() {
+    let sb = tls_sandbox().await;
+    assert!(sb.base_url.starts_with("https://"));
+    let dev = Device::new();
+    let core = dev.core(&sb);
+    assert_eq!(bounded(core.session()).await.unwrap(), None);
+
+    let signed = sign_in(&core, &sb, "+86 138 0013 8000").await;
+    let device_id = bounded(core.device_id()).await.unwrap();
+    assert_eq!(signed.device_id, device_id);
+    assert!(
+        signed.device_registered,
+        "the device is registered after sign-in"
+    );
+    assert_eq!(signed.phone_masked, "138****8000");
+    assert_eq!(signed.merchant_status, "new");
+    assert!(!signed.merchant_id.is_empty());
+
+    let devices = bounded(core.devices()).await.unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].device_id, device_id);
+    assert!(devices[0].this_device);
+    assert_eq!(bounded(core.session()).await.unwrap(), Some(signed.clone()));
+
+    // The app restarts: the session was kept, sealed, on this device.
+    drop(core);
+    let again = dev.core(&sb);
+    assert_eq!(bounded(again.session()).await.unwrap(), Some(signed));
+    assert_eq!(bounded(again.devices()).await.unwrap().len(), 1);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_call_near_access_expiry_refreshes_first_and_only_once_at_a_time() {
+    // Access tokens live 30 s: always within the core's 60 s refresh margin.
+    let sb = sandbox(SandboxConfig {
+        tls: true,
+        access_ttl_secs: 30,
+        ..Default::default()
+    })
+    .await;
+    let dev = Device::new();
+    let core = dev.core(&sb);
+    let first = sign_in(&core, &sb, PHONE).await;
+
+    // The platform's clock moves on 10 s: a refresh now yields a later expiry,
+    // while the old access token would still be accepted (no refusal to react to).
+    advance(&sb, 10);
+    bounded(core.devices())
+        .await
+        .expect("a call after the token nears expiry");
+    let after = bounded(core.session())
+        .await
+        .unwrap()
+        .expect("still signed in");
+    assert!(
+        after.access_expires_at > first.access_expires_at,
+        "the core refreshed before the call ({} -> {})",
+        first.access_expires_at,
+        after.access_expires_at
+    );
+    assert!(after.refresh_expires_at > first.refresh_expires_at);
+
+    // Several calls at once: refresh tokens rotate and a reused one revokes
+    // the session, so only single-flight refreshing keeps them all working.
+    advance(&sb, 5);
+    let calls = (0..4).map(|_| {
+        let core = core.clone();
+        tokio::spawn(async move { core.devices().await })
+    });
+    for call in calls {
+        bounded(call).await.unwrap().expect("concurrent call");
+    }
+    bounded(core.devices()).await.expect("the session survived");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_call_refused_as_expired_is_refreshed_and_sent_again() {
+    let sb = tls_sandbox().await;
+    let dev = Device::new();
+    let core = dev.core(&sb);
+    let first = sign_in(&core, &sb, PHONE).await;
+    // The platform's clock passes the access token's expiry (2 h) while the
+    // device's does not: the core learns it from the refusal.
+    advance(&sb, 3 * 3600);
+    let devices = bounded(core.devices())
+        .await
+        .expect("refreshed and retried");
+    assert_eq!(devices.len(), 1);
+    let after = bounded(core.session()).await.unwrap().unwrap();
+    assert!(after.access_expires_at > first.access_expires_at);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn sign_out_wipes_the_session_and_the_merchants_data_key() {
+    let sb = tls_sandbox().await;
+    let dev = Device::new();
+    let core = dev.core(&sb);
+    let signed = sign_in(&core, &sb, PHONE).await;
+
+    let dir = merchant_dir(&dev.data, &signed.merchant_id).unwrap();
+    let key_file = dir.join(KEY_FILE);
+    let key_name = data_key_name(&signed.merchant_id);
+    let secrets = dev.secrets();
+    assert!(WrappedSecret::load(&key_file, &key_name, &*secrets).is_ok());
+    let kept_copy = dev.data.join("data.key.copy");
+    std::fs::copy(&key_file, &kept_copy).unwrap();
+
+    bounded(core.sign_out()).await.expect("signed out");
+    assert_eq!(bounded(core.session()).await.unwrap(), None);
+    assert!(!key_file.exists(), "the wrapped data key file is gone");
+    assert!(!dir.exists(), "the merchant's local data is gone");
+    // Even a copy of the wrapped key can no longer be opened: the key store
+    // forgot the key that wrapped it.
+    let e = WrappedSecret::load(&kept_copy, &key_name, &*secrets).unwrap_err();
+    assert_eq!(e.code, "store.key_lost");
+
+    let err = bounded(core.devices()).await.unwrap_err();
+    assert_eq!(err.code(), "auth.session_missing");
+    assert!(matches!(err, MerchantError::Auth { .. }));
+    // A restarted app is signed out too; the device keeps its identity.
+    let again = dev.core(&sb);
+    assert_eq!(bounded(again.session()).await.unwrap(), None);
+    assert_eq!(bounded(again.device_id()).await.unwrap(), signed.device_id);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn another_merchant_signing_in_wipes_the_previous_ones_data() {
+    let sb = tls_sandbox().await;
+    let dev = Device::new();
+    let core = dev.core(&sb);
+    let first = sign_in(&core, &sb, PHONE).await;
+    let first_dir = merchant_dir(&dev.data, &first.merchant_id).unwrap();
+    assert!(first_dir.exists());
+    let second = sign_in(&core, &sb, "13900139000").await;
+    assert_ne!(first.merchant_id, second.merchant_id);
+    assert!(!first_dir.exists(), "the previous merchant's data is wiped");
+    assert_eq!(
+        bounded(core.session()).await.unwrap().unwrap().merchant_id,
+        second.merchant_id
+    );
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_pin_mismatch_is_refused() {
+    let sb = tls_sandbox().await;
+    let dev = Device::new();
+    let other_pin = SpkiPin::of_spki(b"some other key").to_base64();
+    let core = dev.core_with(CoreConfig {
+        platform_pin: Some(other_pin),
+        ..dev.config(&sb)
+    });
+    let err = bounded(core.request_sms_code(PHONE.to_owned()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "platform.pin_mismatch");
+    assert!(matches!(err, MerchantError::Auth { .. }));
+    // Nothing reached the platform: no code was texted.
+    assert_eq!(sb.latest_sms_code(PHONE, "sign_in"), None);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn plain_http_to_a_non_loopback_host_is_refused() {
+    let sb = tls_sandbox().await;
+    let dev = Device::new();
+    let core = dev.core_with(CoreConfig {
+        platform_url: "http://10.0.2.2:8700".to_owned(),
+        platform_pin: None,
+        ..dev.config(&sb)
+    });
+    let err = bounded(core.request_sms_code(PHONE.to_owned()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "platform.insecure_url");
+    assert!(matches!(err, MerchantError::Input { .. }));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn platform_refusals_arrive_typed_with_the_platforms_code() {
+    let sb = tls_sandbox().await;
+    let dev = Device::new();
+    let core = dev.core(&sb);
+    bounded(core.request_sms_code(PHONE.to_owned()))
+        .await
+        .unwrap();
+    let right = sms_code(&sb, PHONE).await;
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let err = bounded(core.sign_in(PHONE.to_owned(), wrong.to_owned()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "auth.sms_code_wrong");
+    assert!(
+        matches!(
+            err,
+            MerchantError::Auth { .. } | MerchantError::Input { .. }
+        ),
+        "{err:?}"
+    );
+
+    // Asking again at once is rate limited by the platform.
+    let err = bounded(core.request_sms_code(PHONE.to_owned()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "auth.sms_rate_limited");
+    assert!(matches!(err, MerchantError::Auth { .. }), "{err:?}");
+
+    // A number the validator refuses never leaves the device.
+    let err = bounded(core.request_sms_code("12345".to_owned()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MerchantError::Input { .. }));
+    assert!(!err.problems().is_empty());
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn answers_signed_by_another_key_are_refused() {
+    let sb = tls_sandbox().await;
+    let dev = Device::new();
+    // The configured platform key differs from the one that signs (one byte
+    // of the modulus changed).
+    let mut der = base64_decode(&sb.platform_public_key);
+    let last = der.len() - 10;
+    der[last] ^= 0x01;
+    let core = dev.core_with(CoreConfig {
+        platform_public_key: base64_encode(&der),
+        ..dev.config(&sb)
+    });
+    let err = bounded(core.request_sms_code(PHONE.to_owned()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "platform.response_signature_invalid");
+    assert!(matches!(err, MerchantError::Integrity { .. }));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_tampered_answer_is_refused() {
+    // Plain http on loopback, with a proxy that changes one byte of every
+    // answer's body on its way back.
+    let sb = sandbox(SandboxConfig::default()).await;
+    let proxy = tampering_proxy(sb.addr).await;
+    let dev = Device::new();
+    let core = dev.core_with(CoreConfig {
+        platform_url: proxy,
+        platform_pin: None,
+        ..dev.config(&sb)
+    });
+    let err = bounded(core.request_sms_code(PHONE.to_owned()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "platform.response_signature_invalid");
+    assert!(matches!(err, MerchantError::Integrity { .. }));
+    // The request itself went through untouched: the code was texted.
+    assert!(sb.latest_sms_code(PHONE, "sign_in").is_some());
+    sb.shutdown().await;
+}
+
+/// A loopback proxy: forwards each request to `upstream` (one request per
+/// connection) and changes the first digit of each answer's body, so the
+/// JSON stays valid but is no longer what the platform signed.
+async fn tampering_proxy(upstream: std::net::SocketAddr) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = proxy_one(client, upstream).await;
+            });
+        }
+    });
+    url
+}
+
+async fn proxy_one(mut client: TcpStream, upstream: std::net::SocketAddr) -> std::io::Result<()> {
+    let request = read_http_message(&mut client).await?;
+    let request = force_close(&request);
+    let mut server = TcpStream::connect(upstream).await?;
+    server.write_all(&request).await?;
+    let mut response = Vec::new();
+    server.read_to_end(&mut response).await?;
+    if let Some(head_end) = find(&response, b"\r\n\r\n") {
+        let body = head_end + 4;
+        if let Some(i) = response[body..].iter().position(u8::is_ascii_digit) {
+            let d = &mut response[body + i];
+            *d = if *d == b'9' { b'8' } else { *d + 1 };
+        }
+    }
+    client.write_all(&response).await?;
+    client.shutdown().await
+}
+
+/// Reads one HTTP/1.1 request (head and a `content-length` body).
+async fn read_http_message(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(buf);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = find(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = s.read(&mut chunk).await?;
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(buf);
+        }
+    }
+}
+
+/// The request with `connection: close`, so the upstream answer ends at EOF.
+fn force_close(request: &[u8]) -> Vec<u8> {
+    let Some(end) = find(request, b"\r\n\r\n") else {
+        return request.to_vec();
+    };
+    let head = String::from_utf8_lossy(&request[..end]);
+    let mut out = String::new();
+    for line in head.split("\r\n") {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("connection: close\r\n\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&request[end + 4..]);
+    bytes
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
