@@ -216,3 +216,16 @@ pub async fn next_of(
         }
     }
 }
+
+/// Refreshes the app's session (after the clock moved past its expiry).
+pub async fn refresh(app: &mut App) {
+    let r = ok(app
+        .post(
+            "/v1/auth/refresh",
+            json!({"refresh_token": app.refresh_token.clone().expect("signed in")}),
+        )
+        .await);
+    let tokens: merchant_contract::wire::Tokens = r.parse();
+    app.access_token = Some(tokens.access_token);
+    app.refresh_token = Some(tokens.refresh_token);
+}
