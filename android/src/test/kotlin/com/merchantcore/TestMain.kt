@@ -12,5 +12,6 @@ fun main(args: Array<String>): Unit = runSuites(
         SecretStoreTests(),
         DeviceKeyTests(),
         PushTests(),
+        SignInTests(),
     ),
 )
