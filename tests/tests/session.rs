@@ -190,10 +190,12 @@ async fn a_call_near_access_expiry_refreshes_first_and_only_once_at_a_time() {
     // Several calls at once: refresh tokens rotate and a reused one revokes
     // the session, so only single-flight refreshing keeps them all working.
     advance(&sb, 5);
-    let calls = (0..4).map(|_| {
-        let core = core.clone();
-        tokio::spawn(async move { core.devices().await })
-    });
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let core = core.clone();
+            tokio::spawn(async move { core.devices().await })
+        })
+        .collect();
     for call in calls {
         bounded(call).await.unwrap().expect("concurrent call");
     }
