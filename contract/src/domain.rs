@@ -741,8 +741,8 @@ pub mod sandbox {
         pub firmware: String,
         /// The text of the QR on its back.
         pub qr_text: String,
-        /// `free`, `bound` (to some merchant of this sandbox) or
-        /// `bound_elsewhere` (seeded as another merchant's).
+        /// `free`, or `bound` (to `merchant_id`; the seeded other merchant
+        /// holds every fifth terminal).
         pub state: String,
         /// The merchant it is bound to, when bound in this sandbox.
         pub merchant_id: Option<String>,
