@@ -1,9 +1,448 @@
-//! `merchant demo` (the Platform issue fills this in).
+//! `merchant demo`: the README's main job.
+//!
+//! With no arguments it starts the embedded sandbox on loopback (TLS, pinned)
+//! and walks one merchant through the story as an app would, through
+//! `MerchantCore` only: device key, SMS code, sign-in, device registration,
+//! a transparent session refresh, sign-out. Each capability issue extends the
+//! story. `--platform URL --pin PIN` runs the same story against another
+//! platform (another sandbox: the SMS code is read from its `/sandbox/sms`,
+//! or typed in when the platform has no such endpoint).
+//!
+//! Every step prints in Chinese with English alongside. Exit 0 when the story
+//! completes, 1 when a step fails (its stable code is printed), 2 for usage.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use merchant_contract::envelope::{DeviceKey, PlatformSigner};
+use merchant_contract::wire::sandbox as sbx;
+use merchant_core::platform::{Call, PlatformClient, PlatformConfig};
+use merchant_core::store::{FileSecretStore, SecretStore};
+use merchant_core::{CoreConfig, Lang, MerchantCore, MerchantError};
+use merchant_sandbox::{
+    DEFAULT_APP_ID, RunningSandbox, SANDBOX_PLATFORM_KEY_PKCS8, Sandbox, SandboxConfig,
+};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Another platform's base URL (default: the embedded sandbox).
+    /// (`http://` is accepted for loopback hosts only.)
+    #[arg(long)]
+    platform: Option<String>,
+    /// The platform certificate's SPKI SHA-256 pin, base64 (required for https).
+    #[arg(long, requires = "platform")]
+    pin: Option<String>,
+    /// The platform's response-signing public key (base64 PKCS#1 DER);
+    /// default: the public sandbox key.
+    #[arg(long)]
+    platform_key: Option<String>,
+    /// The app id of the signing envelope.
+    #[arg(long, default_value = DEFAULT_APP_ID)]
+    app_id: String,
+    /// The merchant's mobile number.
+    #[arg(long, default_value = "13912345678")]
+    phone: String,
+    /// Keep the core's files here (default: a temporary folder, removed at the end).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The embedded sandbox's seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Language of the core's own messages (the story prints both).
+    #[arg(long, value_parser = ["zh", "en"], default_value = "zh")]
+    lang: String,
+}
 
-pub fn run(_args: Args) -> i32 {
-    eprintln!("merchant demo: not built yet");
-    2
+/// A step failed: its message is already printed.
+struct Failed;
+
+pub fn run(args: Args) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("无法启动运行时 / cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let started = std::time::Instant::now();
+    let outcome = runtime.block_on(story(args));
+    match outcome {
+        Ok(()) => {
+            println!();
+            println!(
+                "演示完成，用时 {:.1} 秒 / Demo complete in {:.1} s",
+                started.elapsed().as_secs_f64(),
+                started.elapsed().as_secs_f64()
+            );
+            0
+        }
+        Err(Failed) => 1,
+    }
+}
+
+struct Story {
+    step: u32,
+}
+
+impl Story {
+    fn step(&mut self, zh: &str, en: &str) {
+        self.step += 1;
+        println!();
+        println!("【{}】{} / {}", self.step, zh, en);
+    }
+
+    fn say(&self, zh: &str, en: &str, value: impl std::fmt::Display) {
+        println!("    {zh} / {en}: {value}");
+    }
+
+    fn fail(&self, what: &str, e: &MerchantError) -> Failed {
+        println!("    ✗ {what}: [{}] {}", e.code(), detail(e));
+        eprintln!("merchant demo: {what} failed: {}", e.code());
+        Failed
+    }
+}
+
+fn detail(e: &MerchantError) -> String {
+    match e {
+        MerchantError::Input { detail, .. }
+        | MerchantError::Network { detail, .. }
+        | MerchantError::Platform { detail, .. }
+        | MerchantError::Auth { detail, .. }
+        | MerchantError::Conflict { detail, .. }
+        | MerchantError::NotFound { detail, .. }
+        | MerchantError::Integrity { detail, .. }
+        | MerchantError::Storage { detail, .. }
+        | MerchantError::Bluetooth { detail, .. }
+        | MerchantError::Internal { detail, .. } => detail.clone(),
+    }
+}
+
+/// Where the story runs: the embedded sandbox, or another platform.
+struct Platform {
+    url: String,
+    pin: Option<String>,
+    public_key: String,
+    embedded: Option<RunningSandbox>,
+}
+
+async fn story(args: Args) -> Result<(), Failed> {
+    let mut s = Story { step: 0 };
+    merchant_core::error::set_language(if args.lang == "en" {
+        Lang::En
+    } else {
+        Lang::Zh
+    });
+
+    // 1. The platform.
+    let platform = match &args.platform {
+        None => {
+            s.step(
+                "启动内置沙箱平台（回环地址，TLS）",
+                "Starting the embedded sandbox platform (loopback, TLS)",
+            );
+            let config = SandboxConfig {
+                tls: true,
+                seed: args.seed,
+                app_id: args.app_id.clone(),
+                ..SandboxConfig::default()
+            };
+            let sandbox = match Sandbox::start(config).await {
+                Ok(sb) => sb,
+                Err(e) => {
+                    println!("    ✗ 沙箱无法启动 / the sandbox did not start: {e}");
+                    return Err(Failed);
+                }
+            };
+            s.say("地址", "URL", &sandbox.base_url);
+            s.say(
+                "证书指纹（SPKI SHA-256）",
+                "certificate pin (SPKI SHA-256)",
+                sandbox.pin.as_deref().unwrap_or("-"),
+            );
+            Platform {
+                url: sandbox.base_url.clone(),
+                pin: sandbox.pin.clone(),
+                public_key: sandbox.platform_public_key.clone(),
+                embedded: Some(sandbox),
+            }
+        }
+        Some(url) => {
+            s.step("连接指定平台", "Using the given platform");
+            let public_key = match &args.platform_key {
+                Some(k) => k.clone(),
+                None => match PlatformSigner::from_pkcs8(SANDBOX_PLATFORM_KEY_PKCS8) {
+                    Ok(signer) => signer.public_key_base64(),
+                    Err(e) => {
+                        println!("    ✗ 沙箱公钥不可用 / the sandbox key is unusable: {e}");
+                        return Err(Failed);
+                    }
+                },
+            };
+            s.say("地址", "URL", url);
+            s.say(
+                "证书指纹",
+                "pin",
+                args.pin
+                    .as_deref()
+                    .unwrap_or("-（仅限回环 http / loopback http only）"),
+            );
+            Platform {
+                url: url.clone(),
+                pin: args.pin.clone(),
+                public_key,
+                embedded: None,
+            }
+        }
+    };
+
+    // 2. The core, as an app opens it.
+    s.step("打开商户核心", "Opening the merchant core");
+    let temp;
+    let data_root = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = match tempfile::tempdir() {
+                Ok(t) => t,
+                Err(e) => {
+                    println!("    ✗ 无法创建临时目录 / cannot create a temporary folder: {e}");
+                    return Err(Failed);
+                }
+            };
+            temp.path().to_path_buf()
+        }
+    };
+    let secrets: Arc<dyn SecretStore> =
+        match FileSecretStore::new(data_root.join("keys").to_string_lossy().into_owned()) {
+            Ok(store) => store,
+            Err(e) => return Err(s.fail("密钥库 / key store", &e)),
+        };
+    let config = CoreConfig {
+        data_dir: data_root.join("data").to_string_lossy().into_owned(),
+        platform_url: platform.url.clone(),
+        platform_pin: platform.pin.clone(),
+        platform_public_key: platform.public_key.clone(),
+        app_id: args.app_id.clone(),
+        language: merchant_core::error::current_language(),
+    };
+    let core = MerchantCore::new(config, secrets).map_err(|e| s.fail("MerchantCore::new", &e))?;
+    s.say("数据目录", "data folder", core.data_dir());
+    let device_id = core
+        .device_id()
+        .await
+        .map_err(|e| s.fail("device_id", &e))?;
+    s.say(
+        "设备标识（设备密钥指纹）",
+        "device id (device key fingerprint)",
+        &device_id,
+    );
+
+    // 3. SMS code.
+    s.step("请求短信验证码", "Requesting an SMS sign-in code");
+    let sent = core
+        .request_sms_code(args.phone.clone())
+        .await
+        .map_err(|e| s.fail("request_sms_code", &e))?;
+    s.say(
+        "手机号",
+        "phone",
+        merchant_core::validate::mask_phone(args.phone.clone()),
+    );
+    s.say("有效期（秒）", "valid for (s)", sent.expires_in_secs);
+    let code = sms_code(&s, &platform, &args).await?;
+    s.say("收到验证码", "code received", &code);
+
+    // 4. Sign-in and device registration.
+    s.step("登录并注册本设备", "Signing in and registering this device");
+    let signed_in = core
+        .sign_in(args.phone.clone(), code)
+        .await
+        .map_err(|e| s.fail("sign_in", &e))?;
+    s.say("商户号", "merchant id", &signed_in.merchant_id);
+    s.say("商户状态", "merchant status", &signed_in.merchant_status);
+    s.say("手机号", "phone", &signed_in.phone_masked);
+    s.say(
+        "设备已注册",
+        "device registered",
+        signed_in.device_registered,
+    );
+    s.say(
+        "访问令牌到期",
+        "access token expires",
+        unix_time(signed_in.access_expires_at),
+    );
+    let devices = core.devices().await.map_err(|e| s.fail("devices", &e))?;
+    for d in &devices {
+        s.say(
+            "已注册设备",
+            "registered device",
+            format!("{} ({}, {})", d.name, d.os, d.device_id),
+        );
+    }
+    if !devices
+        .iter()
+        .any(|d| d.this_device && d.device_id == device_id)
+    {
+        println!("    ✗ 本设备不在设备列表中 / this device is missing from the list");
+        return Err(Failed);
+    }
+
+    // 5. Session renewal: on the embedded sandbox, move its business clock
+    // past the access token's expiry; the platform refuses the next call as
+    // expired and the core renews the session with its refresh token and
+    // retries, without the app noticing.
+    if let Some(sandbox) = &platform.embedded {
+        s.step(
+            "访问令牌过期后自动续期",
+            "Renewing the session when the access token expires",
+        );
+        let now = sandbox.state().now_unix();
+        let advance = (signed_in.access_expires_at - now + 60).max(1);
+        let body = sbx::AdvanceClock {
+            advance_secs: advance,
+        };
+        control_post(&s, &platform, "/sandbox/clock", &body).await?;
+        s.say(
+            "平台时钟前移（秒）",
+            "platform clock moved forward (s)",
+            advance,
+        );
+        core.devices().await.map_err(|e| s.fail("devices", &e))?;
+        let session = core
+            .session()
+            .await
+            .map_err(|e| s.fail("session", &e))?
+            .ok_or_else(|| {
+                println!("    ✗ 会话丢失 / the session is gone");
+                Failed
+            })?;
+        s.say(
+            "新的访问令牌到期",
+            "new access token expires",
+            unix_time(session.access_expires_at),
+        );
+        if session.access_expires_at <= signed_in.access_expires_at {
+            println!("    ✗ 会话未续期 / the session was not refreshed");
+            return Err(Failed);
+        }
+    }
+
+    // 6. Sign-out.
+    s.step(
+        "退出登录并清除本地数据",
+        "Signing out and wiping local data",
+    );
+    core.sign_out().await.map_err(|e| s.fail("sign_out", &e))?;
+    let after = core.session().await.map_err(|e| s.fail("session", &e))?;
+    s.say(
+        "当前会话",
+        "current session",
+        if after.is_none() {
+            "无 / none"
+        } else {
+            "仍在 / still there"
+        },
+    );
+    if after.is_some() {
+        return Err(Failed);
+    }
+    drop(core);
+    if let Some(sandbox) = platform.embedded {
+        sandbox.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Reads the latest sign-in code from the platform's sandbox endpoint, or
+/// from the terminal when the platform has none.
+async fn sms_code(s: &Story, platform: &Platform, args: &Args) -> Result<String, Failed> {
+    let path = format!("/sandbox/sms?phone={}", args.phone.trim());
+    match control_get::<sbx::Sms>(platform, &args.app_id, &path).await {
+        Ok(sms) => {
+            s.say(
+                "短信内容（沙箱收件箱）",
+                "SMS text (sandbox inbox)",
+                &sms.text,
+            );
+            Ok(sms.code)
+        }
+        Err(e) if std::io::stdin().is_terminal() => {
+            println!(
+                "    平台没有沙箱短信接口（{}）/ no sandbox SMS endpoint ({})",
+                e.code(),
+                e.code()
+            );
+            print!("    请输入短信验证码 / enter the SMS code: ");
+            let _ = std::io::stdout().flush();
+            let mut line = String::new();
+            match std::io::stdin().lock().read_line(&mut line) {
+                Ok(_) => Ok(line.trim().to_owned()),
+                Err(_) => Err(Failed),
+            }
+        }
+        Err(e) => Err(s.fail("/sandbox/sms", &e)),
+    }
+}
+
+fn control_client(platform: &Platform, app_id: &str) -> Result<PlatformClient, MerchantError> {
+    let config = PlatformConfig::new(
+        &platform.url,
+        platform.pin.as_deref(),
+        &platform.public_key,
+        app_id,
+    )?;
+    Ok(PlatformClient::new(config)?)
+}
+
+/// A sandbox-only control call (`/sandbox/*`) through the core's pinned,
+/// signature-verifying client. Control routes need no device; a throwaway
+/// key signs the envelope all the same.
+async fn control_get<T: serde::de::DeserializeOwned>(
+    platform: &Platform,
+    app_id: &str,
+    path: &str,
+) -> Result<T, MerchantError> {
+    let client = control_client(platform, app_id)?;
+    let (device, _) = DeviceKey::generate().map_err(|e| {
+        merchant_core::error::Error::new(&merchant_core::error::INTERNAL).detail(e.to_string())
+    })?;
+    Ok(client.call::<T>(&device, &Call::get(path)).await?)
+}
+
+async fn control_post<B: serde::Serialize>(
+    s: &Story,
+    platform: &Platform,
+    path: &str,
+    body: &B,
+) -> Result<(), Failed> {
+    let app_id = platform
+        .embedded
+        .as_ref()
+        .map(|sb| sb.app_id.clone())
+        .unwrap_or_else(|| DEFAULT_APP_ID.to_owned());
+    let result: Result<serde_json::Value, MerchantError> = async {
+        let client = control_client(platform, &app_id)?;
+        let (device, _) = DeviceKey::generate().map_err(|e| {
+            merchant_core::error::Error::new(&merchant_core::error::INTERNAL).detail(e.to_string())
+        })?;
+        let call = Call::post_json(path, body)?;
+        Ok(client.call::<serde_json::Value>(&device, &call).await?)
+    }
+    .await;
+    result.map(|_| ()).map_err(|e| s.fail(path, &e))
+}
+
+fn unix_time(secs: i64) -> String {
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600);
+    match (chrono::DateTime::from_timestamp(secs, 0), beijing) {
+        (Some(t), Some(tz)) => t
+            .with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M:%S %:z")
+            .to_string(),
+        _ => secs.to_string(),
+    }
 }

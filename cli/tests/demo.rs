@@ -1,0 +1,61 @@
+//! `merchant demo` is the README's main job: it must walk the whole story
+//! against the embedded sandbox and exit 0.
+
+use std::process::Command;
+
+#[test]
+fn demo_walks_the_story_on_the_embedded_sandbox() {
+    let out = Command::new(env!("CARGO_BIN_EXE_merchant"))
+        .arg("demo")
+        .output()
+        .expect("the merchant binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "Starting the embedded sandbox platform",
+        "Opening the merchant core",
+        "Requesting an SMS sign-in code",
+        "Signing in and registering this device",
+        "Renewing the session when the access token expires",
+        "Signing out and wiping local data",
+        "Demo complete",
+    ] {
+        assert!(stdout.contains(step), "missing step {step:?} in:\n{stdout}");
+    }
+    // The phone is shown masked only.
+    assert!(stdout.contains("139****5678"), "{stdout}");
+    assert!(
+        !stdout.contains("13912345678"),
+        "the full phone number leaked:\n{stdout}"
+    );
+}
+
+#[test]
+fn demo_against_an_unreachable_platform_fails_with_a_code() {
+    let out = Command::new(env!("CARGO_BIN_EXE_merchant"))
+        .args(["demo", "--platform", "http://127.0.0.1:9", "--data-dir"])
+        .arg(tempfile::tempdir().expect("temp dir").path())
+        .output()
+        .expect("the merchant binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("[platform.unreachable]"),
+        "no unreachable code in:\n{stdout}"
+    );
+}
+
+#[test]
+fn demo_refuses_plain_http_to_a_non_loopback_host() {
+    let out = Command::new(env!("CARGO_BIN_EXE_merchant"))
+        .args(["demo", "--platform", "http://192.0.2.1:8700"])
+        .output()
+        .expect("the merchant binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("✗"), "{stdout}");
+}
