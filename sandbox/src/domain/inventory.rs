@@ -72,7 +72,7 @@ pub fn seed_terminals(seed: u64) -> Vec<SeedTerminal> {
         if out.iter().any(|t| t.sn == sn) {
             continue;
         }
-        let bound_elsewhere = (out.len() + 1) % BOUND_ELSEWHERE_EVERY == 0;
+        let bound_elsewhere = (out.len() + 1).is_multiple_of(BOUND_ELSEWHERE_EVERY);
         out.push(SeedTerminal {
             qr_text: qr_text(&key, &sn),
             sn,
