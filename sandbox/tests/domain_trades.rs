@@ -140,6 +140,13 @@ async fn trades_filter_by_time_channel_and_terminal() {
     assert_eq!(count("channel=credit_card").await, 3);
     assert_eq!(count("channel=wechat").await, 4);
     assert_eq!(count(&format!("terminal_sn={}", terminals[1].sn)).await, 5);
+    assert_eq!(
+        count(&format!("terminal_sn={}", terminals[1].sn.to_lowercase())).await,
+        5,
+        "serials are read as typed"
+    );
+    // An offset's `+` sent unencoded (read as a space) is taken back.
+    assert_eq!(count(&format!("from={}", at(3600))).await, 5);
     let enc = |t: String| t.replace('+', "%2B");
     assert_eq!(
         count(&format!("from={}&to={}", enc(at(7200)), enc(at(3600)))).await,
@@ -156,6 +163,7 @@ async fn trades_filter_by_time_channel_and_terminal() {
         ("to=2025-05-27", "to", "filter.time_invalid"),
         ("channel=cash", "channel", "filter.channel_invalid"),
         ("limit=500", "limit", "page.limit_invalid"),
+        ("terminal_sn=POS-1", "terminal_sn", "terminal.sn_invalid"),
     ] {
         let e = app
             .get(&format!("/v1/trades?{q}"))

@@ -414,7 +414,8 @@ pub(crate) fn seed_history(
 
 fn time_param(field: &str, v: Option<&str>, out: &mut Vec<FieldError>) -> Option<i64> {
     let v = v?;
-    match DateTime::parse_from_rfc3339(v) {
+    // A `+` of the offset sent unencoded arrives as a space: take it back.
+    match DateTime::parse_from_rfc3339(&v.replace(' ', "+")) {
         Ok(t) => Some(t.timestamp()),
         Err(_) => {
             out.push(FieldError {
@@ -478,6 +479,19 @@ pub async fn list(
             }
         },
     };
+    let terminal_sn = match q.terminal_sn.as_deref() {
+        None => None,
+        Some(sn) => match super::inventory::normalize_sn(sn) {
+            Some(sn) => Some(sn),
+            None => {
+                problems.push(FieldError {
+                    field: "terminal_sn".to_owned(),
+                    code: wire::TERMINAL_SN_INVALID.code.to_owned(),
+                });
+                None
+            }
+        },
+    };
     if !problems.is_empty() {
         return Err(ApiError::fields(problems));
     }
@@ -502,7 +516,7 @@ pub async fn list(
                     from,
                     to,
                     channel,
-                    q.terminal_sn,
+                    terminal_sn,
                     i64::from(limit) + 1
                 ],
                 read_trade,
