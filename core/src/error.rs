@@ -37,10 +37,14 @@ impl Code {
 
 /// Declares a module's error codes:
 ///
-/// ```ignore
-/// codes! {
-///     AMOUNT_EMPTY = Input, "amount.empty", "金额不能为空", "The amount is empty";
+/// ```
+/// mod amounts {
+///     merchant_core::codes! {
+///         AMOUNT_EMPTY = Input, "amount.empty", "金额不能为空", "The amount is empty";
+///     }
 /// }
+/// assert_eq!(amounts::AMOUNT_EMPTY.code, "amount.empty");
+/// assert_eq!(amounts::CODES, &[amounts::AMOUNT_EMPTY]);
 /// ```
 ///
 /// gives `pub const AMOUNT_EMPTY: Code` and `pub const CODES: &[Code]`.

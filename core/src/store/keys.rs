@@ -76,7 +76,7 @@ impl std::fmt::Debug for Secret {
 
 /// A small secret wrapped by the [`SecretStore`] and kept in a file.
 ///
-/// ```ignore
+/// ```text
 /// let pkcs8 = WrappedSecret::load_or_create(&dir.join("device.key"), "device", &*secrets, || {
 ///     Ok(EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)?.as_ref().to_vec())
 /// })?;
