@@ -165,3 +165,26 @@ pub(crate) mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod hostile {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_and_type_are_judged_without_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            ty in any::<Option<String>>(),
+        ) {
+            for kind in DocumentKind::ALL {
+                if let Ok(t) = check(kind, ty.as_deref(), &bytes) {
+                    // Accepted only when declared as that type and whole.
+                    prop_assert_eq!(parse_content_type(ty.as_deref()), Some(t));
+                    prop_assert!(bytes.len() >= 5);
+                }
+            }
+        }
+    }
+}

@@ -303,3 +303,22 @@ mod tests {
         assert_eq!(parse_qr(&key, &bad_hex), Err(QrProblem::BadSignature));
     }
 }
+
+#[cfg(test)]
+mod hostile {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_text_is_read_without_panic(text in any::<String>()) {
+            let key = qr_key(1);
+            if let Some(sn) = normalize_sn(&text) {
+                prop_assert_eq!(normalize_sn(&sn), Some(sn.clone()));
+            }
+            let _ = parse_qr(&key, &text);
+            let _ = parse_qr(&key, &format!("{QR_PREFIX}{text}"));
+        }
+    }
+}

@@ -167,3 +167,25 @@ mod tests {
         assert_eq!(next, None);
     }
 }
+
+#[cfg(test)]
+mod hostile {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_cursor_or_limit_is_read_without_panic(cursor in any::<String>(), limit in any::<String>()) {
+            if let Ok((_, n)) = parse("trades", Some(&cursor), Some(&limit)) {
+                prop_assert!((1..=MAX_LIMIT).contains(&n));
+            }
+        }
+
+        #[test]
+        fn cursors_round_trip(key in any::<i64>(), tie in any::<i64>()) {
+            let c = Cursor { key, tie };
+            prop_assert_eq!(Cursor::decode("x", &c.encode("x")), Some(c));
+        }
+    }
+}
