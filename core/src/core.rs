@@ -32,7 +32,6 @@ pub struct MerchantCore {
     /// Always `Some` until `Drop` takes it to shut it down in the background.
     runtime: Option<tokio::runtime::Runtime>,
     config: CoreConfig,
-    secret_store: Arc<dyn SecretStore>,
     session: Arc<crate::session::SessionState>,
 }
 
@@ -52,14 +51,10 @@ impl MerchantCore {
             .thread_name("merchant-core")
             .build()
             .map_err(|e| Error::new(&RUNTIME).detail(e.to_string()))?;
-        let session = Arc::new(crate::session::SessionState::new(
-            &config,
-            secret_store.clone(),
-        ));
+        let session = Arc::new(crate::session::SessionState::new(&config, secret_store));
         Ok(Arc::new(MerchantCore {
             runtime: Some(runtime),
             config,
-            secret_store,
             session,
         }))
     }
@@ -70,14 +65,6 @@ impl MerchantCore {
 }
 
 impl MerchantCore {
-    pub(crate) fn config(&self) -> &CoreConfig {
-        &self.config
-    }
-
-    pub(crate) fn secret_store(&self) -> Arc<dyn SecretStore> {
-        self.secret_store.clone()
-    }
-
     pub(crate) fn session_state(&self) -> Arc<crate::session::SessionState> {
         self.session.clone()
     }
