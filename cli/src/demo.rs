@@ -291,21 +291,22 @@ async fn story(args: Args) -> Result<(), Failed> {
         return Err(Failed);
     }
 
-    // 5. Session renewal: on the embedded sandbox, move its business clock
-    // past the access token's expiry; the platform refuses the next call as
-    // expired and the core renews the session with its refresh token and
-    // retries, without the app noticing.
-    if let Some(sandbox) = &platform.embedded {
+    // 5. Session renewal: on a sandbox (embedded or not), move its business
+    // clock past the access token's expiry; the platform refuses the next
+    // call as expired and the core renews the session with its refresh token
+    // and retries, without the app noticing. A platform without the sandbox
+    // clock skips this step.
+    if let Ok(clock) = control_get::<sbx::Clock>(&platform, &args.app_id, "/sandbox/clock").await {
         s.step(
             "访问令牌过期后自动续期",
             "Renewing the session when the access token expires",
         );
-        let now = sandbox.state().now_unix();
+        let now = clock.unix;
         let advance = (signed_in.access_expires_at - now + 60).max(1);
         let body = sbx::AdvanceClock {
             advance_secs: advance,
         };
-        control_post(&s, &platform, "/sandbox/clock", &body).await?;
+        control_post(&s, &platform, &args.app_id, "/sandbox/clock", &body).await?;
         s.say(
             "平台时钟前移（秒）",
             "platform clock moved forward (s)",
@@ -388,52 +389,46 @@ async fn sms_code(s: &Story, platform: &Platform, args: &Args) -> Result<String,
     }
 }
 
-fn control_client(platform: &Platform, app_id: &str) -> Result<PlatformClient, MerchantError> {
+/// A sandbox-only control call (`/sandbox/*`) through the core's pinned,
+/// signature-verifying client. Control routes need no device; a throwaway
+/// key signs the envelope all the same.
+async fn control_call<T: serde::de::DeserializeOwned>(
+    platform: &Platform,
+    app_id: &str,
+    call: Result<Call, merchant_core::error::Error>,
+) -> Result<T, MerchantError> {
     let config = PlatformConfig::new(
         &platform.url,
         platform.pin.as_deref(),
         &platform.public_key,
         app_id,
     )?;
-    Ok(PlatformClient::new(config)?)
+    let client = PlatformClient::new(config)?;
+    let (device, _) = DeviceKey::generate().map_err(|e| {
+        merchant_core::error::Error::new(&merchant_core::error::INTERNAL).detail(e.to_string())
+    })?;
+    Ok(client.call::<T>(&device, &call?).await?)
 }
 
-/// A sandbox-only control call (`/sandbox/*`) through the core's pinned,
-/// signature-verifying client. Control routes need no device; a throwaway
-/// key signs the envelope all the same.
 async fn control_get<T: serde::de::DeserializeOwned>(
     platform: &Platform,
     app_id: &str,
     path: &str,
 ) -> Result<T, MerchantError> {
-    let client = control_client(platform, app_id)?;
-    let (device, _) = DeviceKey::generate().map_err(|e| {
-        merchant_core::error::Error::new(&merchant_core::error::INTERNAL).detail(e.to_string())
-    })?;
-    Ok(client.call::<T>(&device, &Call::get(path)).await?)
+    control_call(platform, app_id, Ok(Call::get(path))).await
 }
 
 async fn control_post<B: serde::Serialize>(
     s: &Story,
     platform: &Platform,
+    app_id: &str,
     path: &str,
     body: &B,
 ) -> Result<(), Failed> {
-    let app_id = platform
-        .embedded
-        .as_ref()
-        .map(|sb| sb.app_id.clone())
-        .unwrap_or_else(|| DEFAULT_APP_ID.to_owned());
-    let result: Result<serde_json::Value, MerchantError> = async {
-        let client = control_client(platform, &app_id)?;
-        let (device, _) = DeviceKey::generate().map_err(|e| {
-            merchant_core::error::Error::new(&merchant_core::error::INTERNAL).detail(e.to_string())
-        })?;
-        let call = Call::post_json(path, body)?;
-        Ok(client.call::<serde_json::Value>(&device, &call).await?)
-    }
-    .await;
-    result.map(|_| ()).map_err(|e| s.fail(path, &e))
+    control_call::<serde_json::Value>(platform, app_id, Call::post_json(path, body))
+        .await
+        .map(|_| ())
+        .map_err(|e| s.fail(path, &e))
 }
 
 fn unix_time(secs: i64) -> String {

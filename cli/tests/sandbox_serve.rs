@@ -114,3 +114,48 @@ fn serve_refuses_a_bad_address() {
         .expect("merchant runs");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The README's main job against a platform it did not start: `merchant demo
+/// --platform URL --pin PIN` walks the same story, renewal step included.
+#[test]
+fn demo_runs_the_same_story_against_a_served_sandbox() {
+    let (server, mut out) = spawn(&["sandbox", "serve", "--addr", "127.0.0.1:0", "--tls"]);
+    let banner = read_banner(&mut out);
+    let demo = Command::new(env!("CARGO_BIN_EXE_merchant"))
+        .args([
+            "demo",
+            "--platform",
+            value(&banner, "url"),
+            "--pin",
+            value(&banner, "pin"),
+            "--platform-key",
+            value(&banner, "platform_public_key"),
+        ])
+        .output()
+        .expect("merchant demo runs");
+    let stdout = String::from_utf8_lossy(&demo.stdout);
+    assert!(demo.status.success(), "demo failed:\n{stdout}");
+    for step in [
+        "Using the given platform",
+        "Signing in and registering this device",
+        "Renewing the session when the access token expires",
+        "Demo complete",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+
+    // Pinned to another key, the same platform is refused before anything is sent.
+    let refused = Command::new(env!("CARGO_BIN_EXE_merchant"))
+        .args([
+            "demo",
+            "--platform",
+            value(&banner, "url"),
+            "--pin",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ])
+        .output()
+        .expect("merchant demo runs");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("[platform.pin_mismatch]"));
+    drop(server);
+}
