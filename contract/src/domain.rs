@@ -14,9 +14,10 @@
 //! own money types (the core's `Amount`, `Rate`, `Channel`), so a malformed
 //! value is refused where it arrives instead of inside a serde derive.
 //!
-//! Personal data: the platform never echoes a full ID number or bank card
-//! number; records carry masked forms (`id_number_masked`,
-//! `settlement_card_masked`) and customer cards only as BIN + last four.
+//! Personal data: the platform never echoes a legal name, an ID number or a
+//! bank card number in full; records carry masked forms
+//! (`legal_name_masked`, `id_number_masked`, `settlement_card_masked`) and
+//! customer cards only as BIN + last four.
 
 use serde::{Deserialize, Serialize};
 
@@ -377,7 +378,8 @@ pub struct Application {
     pub kind: MerchantKind,
     pub shop_name: Option<String>,
     pub business_address: Option<String>,
-    pub legal_name: Option<String>,
+    /// First and last characters, stars between (`王*明`).
+    pub legal_name_masked: Option<String>,
     /// First 3, stars, last 4.
     pub id_number_masked: Option<String>,
     pub licence_code: Option<String>,

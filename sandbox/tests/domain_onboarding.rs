@@ -142,6 +142,8 @@ async fn a_merchant_onboards_from_application_to_activation() {
         .unwrap()
         .to_owned();
     assert!(!text.contains(&id_no) && !text.contains(&card_no));
+    assert!(!text.contains("王小明"));
+    assert_eq!(updated.legal_name_masked.as_deref(), Some("王*明"));
     assert_eq!(
         updated.id_number_masked.as_deref().map(|m| &m[..3]),
         Some("110")

@@ -25,7 +25,7 @@ use ring::digest;
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use super::documents::{self, DocumentProblem};
-use super::review::{self, CardFacts, CheckedForm, IdFacts};
+use super::review::{self, CardFacts, CheckedForm, IdFacts, NameFacts};
 use super::{agreement, merchant};
 use crate::clock::{rfc3339, to_china};
 use crate::error::ApiError;
@@ -60,7 +60,7 @@ struct Stored {
 }
 
 const COLUMNS: &str = "application_id, merchant_id, status, kind, shop_name, business_address,
-    legal_name, id_masked, id_birth_date, id_refused, licence_code, card_masked, card_bin,
+    legal_name_masked, name_refused, id_masked, id_birth_date, id_refused, licence_code, card_masked, card_bin,
     card_bank_code, card_bank_name, card_bank_name_en, card_kind, rejections, created_at,
     updated_at, submitted_at, reviewed_at, activated_at, code_hash, code_sent_at,
     code_expires_at, code_attempts, codes_sent";
@@ -136,7 +136,15 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
             kind: kind_of(&kind).ok_or_else(|| corrupt("kind"))?,
             shop_name: r.get("shop_name")?,
             business_address: r.get("business_address")?,
-            legal_name: r.get("legal_name")?,
+            legal_name: r
+                .get::<_, Option<String>>("legal_name_masked")?
+                .map(|masked| -> rusqlite::Result<NameFacts> {
+                    Ok(NameFacts {
+                        masked,
+                        refused: r.get::<_, i64>("name_refused")? != 0,
+                    })
+                })
+                .transpose()?,
             id,
             licence_code: r.get("licence_code")?,
             card,
@@ -253,7 +261,7 @@ fn to_wire(conn: &Connection, s: &Stored) -> Result<Application, ApiError> {
         kind: f.kind,
         shop_name: f.shop_name.clone(),
         business_address: f.business_address.clone(),
-        legal_name: f.legal_name.clone(),
+        legal_name_masked: f.legal_name.as_ref().map(|n| n.masked.clone()),
         id_number_masked: f.id.as_ref().map(|i| i.masked.clone()),
         licence_code: f.licence_code.clone(),
         settlement_card_masked: f.card.as_ref().map(|c| c.masked.clone()),
@@ -319,7 +327,7 @@ fn write_form(
     let bin = f.card.as_ref().and_then(|c| c.bin.as_ref());
     conn.execute(
         "UPDATE dom_applications SET kind = ?2, shop_name = ?3, business_address = ?4,
-            legal_name = ?5, id_masked = ?6, id_birth_date = ?7, id_refused = ?8,
+            legal_name_masked = ?5, name_refused = ?17, id_masked = ?6, id_birth_date = ?7, id_refused = ?8,
             licence_code = ?9, card_masked = ?10, card_bin = ?11, card_bank_code = ?12,
             card_bank_name = ?13, card_bank_name_en = ?14, card_kind = ?15, updated_at = ?16,
             status = 'draft', rejections = '[]'
@@ -329,7 +337,7 @@ fn write_form(
             f.kind.as_str(),
             f.shop_name,
             f.business_address,
-            f.legal_name,
+            f.legal_name.as_ref().map(|n| n.masked.clone()),
             f.id.as_ref().map(|i| i.masked.clone()),
             f.id.as_ref()
                 .map(|i| i.birth_date.format("%Y-%m-%d").to_string()),
@@ -342,6 +350,7 @@ fn write_form(
             bin.map(|b| b.bank_name_en.clone()),
             bin.map(|b| card_kind_text(b.card_kind)),
             now,
+            f.legal_name.as_ref().is_some_and(|n| n.refused),
         ],
     )?;
     Ok(())

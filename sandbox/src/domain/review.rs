@@ -6,8 +6,8 @@
 //! the core's validators and refuses with every problem at once
 //! (`request.field_invalid`, one `fields` entry per problem). Only facts the
 //! review needs are kept: the ID number and the settlement card are stored
-//! masked, with the birth date, the identity-check flag and the card's BIN
-//! facts; never in full.
+//! masked (and the legal name too), with the birth date, the identity-check
+//! flags and the card's BIN facts; never in full.
 //!
 //! The review, at submit, refuses (status `rejected`, one [`Rejection`] per
 //! reason) when:
@@ -25,7 +25,7 @@ use merchant_contract::domain::{
     self as wire, ApplicationForm, DocumentKind, MerchantKind, Rejection,
 };
 use merchant_contract::wire::FieldError;
-use merchant_core::validate::{BinInfo, CardKind, bank_card, credit_code, id_card, name};
+use merchant_core::validate::{BinInfo, CardKind, bank_card, credit_code, id_card, mask, name};
 
 /// The marker that makes the simulated review refuse a name.
 pub const REFUSE_MARKER: &str = "测试拒绝";
@@ -44,6 +44,15 @@ pub struct IdFacts {
     pub refused_sequence: bool,
 }
 
+/// The legal name's facts the platform keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameFacts {
+    /// First and last characters (`王*明`).
+    pub masked: String,
+    /// The name carries [`REFUSE_MARKER`].
+    pub refused: bool,
+}
+
 /// The settlement card's facts the platform keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardFacts {
@@ -57,7 +66,7 @@ pub struct CheckedForm {
     pub kind: MerchantKind,
     pub shop_name: Option<String>,
     pub business_address: Option<String>,
-    pub legal_name: Option<String>,
+    pub legal_name: Option<NameFacts>,
     pub id: Option<IdFacts>,
     pub licence_code: Option<String>,
     pub card: Option<CardFacts>,
@@ -118,7 +127,10 @@ pub fn check_form(form: &ApplicationForm) -> Result<CheckedForm, Vec<FieldError>
         &mut out,
     );
     let legal_name = present(&form.legal_name).and_then(|v| match name::normalize(v) {
-        Ok(n) => Some(n),
+        Ok(n) => Some(NameFacts {
+            masked: mask::mask_name(n.clone()),
+            refused: n.contains(REFUSE_MARKER),
+        }),
         Err(e) => {
             problems_of("legal_name", &e, &mut out);
             None
@@ -251,11 +263,7 @@ pub fn review(form: &CheckedForm, today: NaiveDate) -> Vec<Rejection> {
     {
         out.push(rejection("shop_name", &wire::REVIEW_SHOP_NAME_REFUSED));
     }
-    if form
-        .legal_name
-        .as_deref()
-        .is_some_and(|n| n.contains(REFUSE_MARKER))
-    {
+    if form.legal_name.as_ref().is_some_and(|n| n.refused) {
         out.push(rejection("legal_name", &wire::REVIEW_IDENTITY_MISMATCH));
     }
     if let Some(id) = &form.id {
@@ -317,6 +325,13 @@ pub(crate) mod tests {
     #[test]
     fn a_good_form_is_kept_masked_and_approved() {
         let f = check_form(&good_form()).unwrap();
+        assert_eq!(
+            f.legal_name,
+            Some(NameFacts {
+                masked: "王*明".into(),
+                refused: false
+            })
+        );
         let id = f.id.as_ref().unwrap();
         assert!(id.masked.starts_with("110") && id.masked.contains('*'));
         assert_eq!(id.birth_date, NaiveDate::from_ymd_opt(1985, 3, 7).unwrap());
