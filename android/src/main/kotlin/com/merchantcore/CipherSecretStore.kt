@@ -5,6 +5,7 @@ import com.merchantcore.ffi.MerchantException
 import com.merchantcore.ffi.SecretStore
 import java.nio.ByteBuffer
 import java.security.GeneralSecurityException
+import java.security.InvalidKeyException
 import javax.crypto.Cipher
 import javax.crypto.SecretKey
 import javax.crypto.spec.GCMParameterSpec
@@ -19,6 +20,9 @@ import javax.crypto.spec.GCMParameterSpec
  * name bound as associated data, so bytes wrapped under one name never unwrap
  * under another. The IV is chosen by the cipher provider (the Android Keystore
  * insists on that), fresh for every wrap.
+ *
+ * A key the key store invalidated for good is replaced on the next wrap
+ * (what it wrapped could not be read any more anyway).
  *
  * Failures reach the core as [MerchantException]s with the store's codes:
  * `store.key_wrap_failed` when wrapping fails, `store.key_lost` when the key is
@@ -39,10 +43,15 @@ abstract class CipherSecretStore : SecretStore {
 
     override fun wrap(keyName: String, secret: ByteArray): ByteArray {
         try {
-            val key = synchronized(keyLock) { findKey(keyName, create = true) }
-                ?: throw failure(ErrorKind.STORAGE, KEY_WRAP_FAILED)
-            val cipher = Cipher.getInstance(TRANSFORMATION)
-            cipher.init(Cipher.ENCRYPT_MODE, key)
+            val cipher = try {
+                encryptingCipher(keyName)
+            } catch (e: InvalidKeyException) {
+                // The key store invalidated this key for good (on Android,
+                // KeyPermanentlyInvalidatedException once the lock screen is
+                // removed). What it wrapped is lost already; wrap under a new key.
+                synchronized(keyLock) { deleteKey(keyName) }
+                encryptingCipher(keyName)
+            }
             cipher.updateAAD(associatedData(keyName))
             val sealed = cipher.doFinal(secret)
             val iv = cipher.iv ?: throw failure(ErrorKind.STORAGE, KEY_WRAP_FAILED)
@@ -90,6 +99,12 @@ abstract class CipherSecretStore : SecretStore {
         } catch (e: GeneralSecurityException) {
             throw failure(ErrorKind.STORAGE, KEY_WRAP_FAILED)
         }
+    }
+
+    private fun encryptingCipher(keyName: String): Cipher {
+        val key = synchronized(keyLock) { findKey(keyName, create = true) }
+            ?: throw failure(ErrorKind.STORAGE, KEY_WRAP_FAILED)
+        return Cipher.getInstance(TRANSFORMATION).apply { init(Cipher.ENCRYPT_MODE, key) }
     }
 
     private fun associatedData(keyName: String): ByteArray =

@@ -2,6 +2,9 @@ package com.merchantcore
 
 import com.merchantcore.ffi.MerchantException
 import com.merchantcore.testing.Suite
+import javax.crypto.KeyGenerator
+import javax.crypto.SecretKey
+import javax.crypto.spec.SecretKeySpec
 import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
@@ -41,6 +44,25 @@ class SecretStoreTests : Suite("secret store") {
             assertEquals("store.key_corrupt", assertFailsWith<MerchantException.Integrity> { store.unwrap("k", ByteArray(0)) }.errorCode)
             val otherVersion = wrapped.copyOf().also { it[0] = 9 }
             assertEquals("store.key_corrupt", assertFailsWith<MerchantException.Integrity> { store.unwrap("k", otherVersion) }.errorCode)
+        }
+
+        test("a key the key store invalidated is replaced on the next wrap") {
+            val store = object : CipherSecretStore() {
+                var key: SecretKey? = SecretKeySpec(ByteArray(5), "AES") // no AES key has 5 bytes
+                var deleted = 0
+
+                override fun findKey(keyName: String, create: Boolean): SecretKey? =
+                    key ?: if (create) KeyGenerator.getInstance("AES").apply { init(256) }.generateKey().also { key = it } else null
+
+                override fun deleteKey(keyName: String) {
+                    deleted++
+                    key = null
+                }
+            }
+            val secret = byteArrayOf(4, 5, 6)
+            val wrapped = store.wrap("k", secret.copyOf())
+            assertEquals(1, store.deleted)
+            assertContentEquals(secret, store.unwrap("k", wrapped))
         }
 
         test("a forgotten key can never unwrap again") {
