@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension as _, Row, params};
 use serde::Deserialize;
 
 use super::merchant::{self, Profile};
-use super::terminals::page_error;
+use super::terminals::page_params;
 use super::trades::{day_of, day_settled, day_totals};
 use super::{ledger, paging};
 use crate::clock::rfc3339;
@@ -178,13 +178,7 @@ pub async fn list(
     QueryParams(q): QueryParams<SettlementQuery>,
 ) -> Result<Json<Page<Settlement>>, ApiError> {
     let mut problems = Vec::new();
-    let (cursor, limit) = match paging::parse(LIST, q.cursor.as_deref(), q.limit.as_deref()) {
-        Ok(v) => v,
-        Err(p) => {
-            problems.extend(page_error(p).fields);
-            (None, 0)
-        }
-    };
+    let (cursor, limit) = page_params(LIST, q.cursor.as_deref(), q.limit.as_deref(), &mut problems);
     let from = date_param("from", q.from.as_deref(), &mut problems);
     let to = date_param("to", q.to.as_deref(), &mut problems);
     if let (Some(f), Some(t)) = (&from, &to)

@@ -215,6 +215,23 @@ pub fn page_error(problems: Vec<paging::PageProblem>) -> ApiError {
     )
 }
 
+/// Reads the `cursor` and `limit` of a list that checks other parameters too:
+/// wrong ones are added to `problems` (and the answer is then unused).
+pub fn page_params(
+    list: &str,
+    cursor: Option<&str>,
+    limit: Option<&str>,
+    problems: &mut Vec<FieldError>,
+) -> (Option<paging::Cursor>, u32) {
+    match paging::parse(list, cursor, limit) {
+        Ok(v) => v,
+        Err(p) => {
+            problems.extend(page_error(p).fields);
+            (None, 0)
+        }
+    }
+}
+
 /// `GET /v1/terminals`: newest bound first.
 pub async fn list(
     State(state): State<AppState>,

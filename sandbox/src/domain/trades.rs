@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use super::generator::{self, DrawnCard, DrawnTrade};
 use super::merchant::{self, Profile};
-use super::terminals::{self, page_error};
+use super::terminals::{self, page_params};
 use super::{ledger, paging};
 use crate::clock::{china, rfc3339, to_china};
 use crate::error::ApiError;
@@ -427,6 +427,31 @@ fn time_param(field: &str, v: Option<&str>, out: &mut Vec<FieldError>) -> Option
     }
 }
 
+/// The paging (`cursor`, `limit`) and the `from` (inclusive) .. `to`
+/// (exclusive) window of a list of trades or refunds; wrong parameters are
+/// added to `problems`.
+fn page_and_window(
+    list: &str,
+    cursor: Option<&str>,
+    limit: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+    problems: &mut Vec<FieldError>,
+) -> (Option<paging::Cursor>, u32, Option<i64>, Option<i64>) {
+    let (cursor, limit) = page_params(list, cursor, limit, problems);
+    let from = time_param("from", from, problems);
+    let to = time_param("to", to, problems);
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        problems.push(FieldError {
+            field: "to".to_owned(),
+            code: wire::FIELD_RANGE.code.to_owned(),
+        });
+    }
+    (cursor, limit, from, to)
+}
+
 /// The query of `GET /v1/trades`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -449,23 +474,14 @@ pub async fn list(
     QueryParams(q): QueryParams<TradeQuery>,
 ) -> Result<Json<Page<Trade>>, ApiError> {
     let mut problems = Vec::new();
-    let (cursor, limit) = match paging::parse(TRADES, q.cursor.as_deref(), q.limit.as_deref()) {
-        Ok(v) => v,
-        Err(p) => {
-            problems.extend(page_error(p).fields);
-            (None, 0)
-        }
-    };
-    let from = time_param("from", q.from.as_deref(), &mut problems);
-    let to = time_param("to", q.to.as_deref(), &mut problems);
-    if let (Some(f), Some(t)) = (from, to)
-        && f >= t
-    {
-        problems.push(FieldError {
-            field: "to".to_owned(),
-            code: wire::FIELD_RANGE.code.to_owned(),
-        });
-    }
+    let (cursor, limit, from, to) = page_and_window(
+        TRADES,
+        q.cursor.as_deref(),
+        q.limit.as_deref(),
+        q.from.as_deref(),
+        q.to.as_deref(),
+        &mut problems,
+    );
     let channel = match q.channel.as_deref() {
         None => None,
         Some(c) => match Channel::parse(c) {
@@ -720,23 +736,14 @@ pub async fn list_refunds(
     QueryParams(q): QueryParams<RefundQuery>,
 ) -> Result<Json<Page<Refund>>, ApiError> {
     let mut problems = Vec::new();
-    let (cursor, limit) = match paging::parse(REFUNDS, q.cursor.as_deref(), q.limit.as_deref()) {
-        Ok(v) => v,
-        Err(p) => {
-            problems.extend(page_error(p).fields);
-            (None, 0)
-        }
-    };
-    let from = time_param("from", q.from.as_deref(), &mut problems);
-    let to = time_param("to", q.to.as_deref(), &mut problems);
-    if let (Some(f), Some(t)) = (from, to)
-        && f >= t
-    {
-        problems.push(FieldError {
-            field: "to".to_owned(),
-            code: wire::FIELD_RANGE.code.to_owned(),
-        });
-    }
+    let (cursor, limit, from, to) = page_and_window(
+        REFUNDS,
+        q.cursor.as_deref(),
+        q.limit.as_deref(),
+        q.from.as_deref(),
+        q.to.as_deref(),
+        &mut problems,
+    );
     if !problems.is_empty() {
         return Err(ApiError::fields(problems));
     }
