@@ -117,12 +117,7 @@ pub fn validate(args: ValidateArgs) -> i32 {
                 ("birth_date", c.birth_date.clone()),
                 ("province", c.province.clone()),
             ];
-            report(
-                v.json.then(|| serde_json::to_string_pretty(&c)),
-                c.valid,
-                &c.problems,
-                &details,
-            )
+            report(v.json, &c, c.valid, &c.problems, &details)
         }
         ValidateCommand::CreditCode(v) => {
             let c = validate::credit_code::check(&v.value);
@@ -131,12 +126,7 @@ pub fn validate(args: ValidateArgs) -> i32 {
                 ("entity", c.entity.map(|e| json_name!(e))),
                 ("province", c.province.clone()),
             ];
-            report(
-                v.json.then(|| serde_json::to_string_pretty(&c)),
-                c.valid,
-                &c.problems,
-                &details,
-            )
+            report(v.json, &c, c.valid, &c.problems, &details)
         }
         ValidateCommand::BankCard(v) => {
             let c = validate::bank_card::check(&v.value);
@@ -151,22 +141,12 @@ pub fn validate(args: ValidateArgs) -> i32 {
                 None => "unknown".to_owned(),
             };
             let details = [("masked", Some(c.masked.clone())), ("bank", Some(bank))];
-            report(
-                v.json.then(|| serde_json::to_string_pretty(&c)),
-                c.valid,
-                &c.problems,
-                &details,
-            )
+            report(v.json, &c, c.valid, &c.problems, &details)
         }
         ValidateCommand::Phone(v) => {
             let c = validate::phone::check(&v.value);
             let details = [("masked", Some(c.masked.clone()))];
-            report(
-                v.json.then(|| serde_json::to_string_pretty(&c)),
-                c.valid,
-                &c.problems,
-                &details,
-            )
+            report(v.json, &c, c.valid, &c.problems, &details)
         }
         ValidateCommand::Name(v) => {
             let c = validate::name::check(&v.value);
@@ -174,45 +154,37 @@ pub fn validate(args: ValidateArgs) -> i32 {
                 ("masked", Some(c.masked.clone())),
                 ("script", c.script.map(|s| json_name!(s))),
             ];
-            report(
-                v.json.then(|| serde_json::to_string_pretty(&c)),
-                c.valid,
-                &c.problems,
-                &details,
-            )
+            report(v.json, &c, c.valid, &c.problems, &details)
         }
     }
 }
 
-/// Prints a check: with `--json` the record itself (`json` holds its text);
-/// otherwise `valid` and its details, or each problem's code. Returns the
-/// exit status.
+/// Prints a check: with `--json` (`json`) the record itself; otherwise
+/// `valid` and its details, or each problem's code. Returns the exit status.
 fn report(
-    json: Option<serde_json::Result<String>>,
+    json: bool,
+    record: &impl serde::Serialize,
     valid: bool,
     problems: &[Problem],
     details: &[(&str, Option<String>)],
 ) -> i32 {
-    match json {
-        Some(Ok(text)) => println!("{text}"),
-        Some(Err(e)) => {
-            eprintln!("cannot print the record: {e}");
-            return 2;
-        }
-        None if valid => {
-            println!("valid");
-            for (key, value) in details {
-                if let Some(value) = value {
-                    println!("{key}: {value}");
-                }
+    if json {
+        match serde_json::to_string_pretty(record) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("cannot print the record: {e}");
+                return 2;
             }
         }
-        None => {
-            for p in problems {
-                println!("{}", p.code);
-                eprintln!("{}", p.message);
+    } else if valid {
+        println!("valid");
+        for (key, value) in details {
+            if let Some(value) = value {
+                println!("{key}: {value}");
             }
         }
+    } else {
+        print_each(problems);
     }
     if valid { VALID } else { INVALID }
 }
@@ -261,11 +233,16 @@ fn print_problems(e: &Error) -> i32 {
         println!("{}", e.code);
         eprintln!("{}", message_of(&e.code));
     }
-    for p in &e.problems {
+    print_each(&e.problems);
+    INVALID
+}
+
+/// Each problem's code on its own line (stdout) and its message (stderr).
+fn print_each(problems: &[Problem]) {
+    for p in problems {
         println!("{}", p.code);
         eprintln!("{}", p.message);
     }
-    INVALID
 }
 
 fn message_of(code: &str) -> String {
