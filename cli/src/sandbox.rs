@@ -65,6 +65,15 @@ async fn serve(args: ServeArgs) -> i32 {
         db_path: args.db,
         ..SandboxConfig::default()
     };
+    // Listen for the stop signals before printing the banner: whoever reads
+    // the banner may signal at once.
+    let stop = match StopSignal::listen() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("merchant sandbox: cannot listen for Ctrl-C: {e}");
+            return 1;
+        }
+    };
     let sandbox = match Sandbox::start(config).await {
         Ok(s) => s,
         Err(e) => {
@@ -102,13 +111,45 @@ async fn serve(args: ServeArgs) -> i32 {
     let _ = writeln!(out, "按 Ctrl-C 停止 / press Ctrl-C to stop");
     let _ = out.flush();
     drop(out);
-    let status = match tokio::signal::ctrl_c().await {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("merchant sandbox: cannot wait for Ctrl-C: {e}");
-            1
-        }
-    };
+    stop.wait().await;
     sandbox.shutdown().await;
-    status
+    0
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM, registered when created.
+struct StopSignal {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignal {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(StopSignal {})
+        }
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = &mut self;
+        }
+    }
 }

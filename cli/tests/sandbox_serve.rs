@@ -52,8 +52,12 @@ fn spawn(args: &[&str]) -> (Server, BufReader<std::process::ChildStdout>) {
 }
 
 fn interrupt(pid: u32) {
+    signal("-INT", pid);
+}
+
+fn signal(which: &str, pid: u32) {
     let ok = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
+        .args([which, &pid.to_string()])
         .status()
         .expect("kill runs")
         .success();
@@ -104,6 +108,19 @@ fn serve_with_tls_prints_a_pin() {
     assert!(value(&lines, "android_emulator_url").starts_with("https://10.0.2.2:"));
     interrupt(server.0.id());
     assert_eq!(server.0.wait().expect("exits").code(), Some(0));
+}
+
+/// A signal sent the moment the banner is read stops the server cleanly: the
+/// handlers are in place before the banner is printed. SIGTERM (what
+/// scripts and service managers send) stops it like Ctrl-C.
+#[test]
+fn serve_stops_on_a_signal_sent_right_after_the_banner() {
+    for which in ["-INT", "-TERM"] {
+        let (mut server, mut out) = spawn(&["sandbox", "serve", "--addr", "127.0.0.1:0"]);
+        read_banner(&mut out);
+        signal(which, server.0.id());
+        assert_eq!(server.0.wait().expect("exits").code(), Some(0), "{which}");
+    }
 }
 
 #[test]
