@@ -234,6 +234,27 @@ fn parse_signature(s: &str) -> Result<Vec<u8>> {
         .map_err(|_| EnvelopeError::Malformed("signature"))
 }
 
+/// Checks the five signed fields of a request or a response as they
+/// travel; answers the timestamp and the signature bytes.
+fn check_fields(
+    appid: &str,
+    serial_no: &str,
+    timestamp: &str,
+    nonce_str: &str,
+    signature: &str,
+) -> Result<(i64, Vec<u8>)> {
+    if !is_appid(appid) {
+        return Err(EnvelopeError::Malformed("appid"));
+    }
+    if !is_serial(serial_no) {
+        return Err(EnvelopeError::Malformed("serial_no"));
+    }
+    if !is_nonce(nonce_str) {
+        return Err(EnvelopeError::Malformed("nonce_str"));
+    }
+    Ok((parse_timestamp(timestamp)?, parse_signature(signature)?))
+}
+
 /// The parsed Authorization header of a signed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
@@ -306,21 +327,14 @@ impl Authorization {
         let timestamp = timestamp.ok_or(EnvelopeError::Malformed("timestamp missing"))?;
         let nonce_str = nonce_str.ok_or(EnvelopeError::Malformed("nonce_str missing"))?;
         let signature = signature.ok_or(EnvelopeError::Malformed("signature missing"))?;
-        if !is_appid(appid) {
-            return Err(EnvelopeError::Malformed("appid"));
-        }
-        if !is_serial(serial_no) {
-            return Err(EnvelopeError::Malformed("serial_no"));
-        }
-        if !is_nonce(nonce_str) {
-            return Err(EnvelopeError::Malformed("nonce_str"));
-        }
+        let (timestamp, signature) =
+            check_fields(appid, serial_no, timestamp, nonce_str, signature)?;
         Ok(Authorization {
             appid: appid.to_owned(),
             serial_no: serial_no.to_owned(),
-            timestamp: parse_timestamp(timestamp)?,
+            timestamp,
             nonce_str: nonce_str.to_owned(),
-            signature: parse_signature(signature)?,
+            signature,
         })
     }
 
@@ -645,21 +659,14 @@ impl ResponseSignature {
         else {
             return Err(EnvelopeError::Missing);
         };
-        if !is_appid(appid) {
-            return Err(EnvelopeError::Malformed("appid"));
-        }
-        if !is_serial(serial_no) {
-            return Err(EnvelopeError::Malformed("serial_no"));
-        }
-        if !is_nonce(nonce_str) {
-            return Err(EnvelopeError::Malformed("nonce_str"));
-        }
+        let (timestamp, signature) =
+            check_fields(appid, serial_no, timestamp, nonce_str, signature)?;
         Ok(ResponseSignature {
             appid: appid.to_owned(),
             serial_no: serial_no.to_owned(),
-            timestamp: parse_timestamp(timestamp)?,
+            timestamp,
             nonce_str: nonce_str.to_owned(),
-            signature: parse_signature(signature)?,
+            signature,
         })
     }
 
