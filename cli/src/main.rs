@@ -48,9 +48,31 @@ fn main() {
     let status = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Sandbox(cmd) => sandbox::run(cmd),
-        Command::Validate(args) => tools::validate(args),
-        Command::Money(cmd) => tools::money(cmd),
-        Command::Errors(args) => tools::errors(args),
+        Command::Validate(args) => {
+            quiet_on_closed_pipe();
+            tools::validate(args)
+        }
+        Command::Money(cmd) => {
+            quiet_on_closed_pipe();
+            tools::money(cmd)
+        }
+        Command::Errors(args) => {
+            quiet_on_closed_pipe();
+            tools::errors(args)
+        }
     };
     std::process::exit(status);
+}
+
+/// The one-shot tools end quietly when their reader goes away (`merchant
+/// errors | head`), as command-line tools do, instead of panicking on the
+/// closed pipe. Not for `serve` and `demo`, whose sockets must never raise
+/// SIGPIPE.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread
+    // or I/O starts; no handler function is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

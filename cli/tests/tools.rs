@@ -254,3 +254,22 @@ fn errors_lists_the_catalogue_and_prints_the_markdown() {
     assert_eq!(md.stdout, merchant_core::error::errors_markdown());
     assert!(md.stdout.contains("| `bank_card.checksum` | Input |"));
 }
+
+/// A reader that has gone away (`merchant errors | head -0`) ends the tool
+/// quietly: no panic message, no status 101.
+#[test]
+fn a_closed_pipe_ends_the_tool_quietly() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_merchant"))
+        .arg("errors")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("merchant runs");
+    // Close the reading end before the tool has started writing.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}
