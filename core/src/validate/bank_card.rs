@@ -155,10 +155,7 @@ pub fn check(value: &str) -> BankCardCheck {
 /// problem.
 pub fn normalize(value: &str) -> Result<String> {
     let digits = digits_of(value);
-    match findings(&digits).into_error() {
-        None => Ok(digits),
-        Some(e) => Err(e),
-    }
+    findings(&digits).into_result(digits)
 }
 
 /// Checks a bank card number (Luhn, 15–19 digits; spaces allowed) and names

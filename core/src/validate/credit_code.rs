@@ -158,10 +158,7 @@ pub fn check(value: &str) -> CreditCodeCheck {
 /// every problem.
 pub fn normalize(value: &str) -> Result<String> {
     let code = canonical(value);
-    match findings(&code).into_error() {
-        None => Ok(code),
-        Some(e) => Err(e),
-    }
+    findings(&code).into_result(code)
 }
 
 /// Checks a unified social credit code (GB 32100-2015), listing every

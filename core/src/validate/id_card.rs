@@ -168,10 +168,7 @@ pub fn check_on(value: &str, today: NaiveDate) -> IdCardCheck {
 /// error listing every problem.
 pub fn normalize(value: &str) -> Result<String> {
     let p = parse(value, china_today());
-    match p.findings.into_error() {
-        None => Ok(p.number),
-        Some(e) => Err(e),
-    }
+    p.findings.into_result(p.number)
 }
 
 /// Checks a resident ID number (GB 11643-1999), listing every problem; a

@@ -28,7 +28,7 @@ pub use mask::{mask_bank_card, mask_id_card, mask_name, mask_phone};
 pub use name::{NameCheck, NameScript, check_name};
 pub use phone::{PhoneCheck, check_phone};
 
-use crate::error::{Code, Error, Problem};
+use crate::error::{Code, Error, Problem, Result};
 
 crate::codes! {
     ID_CARD_EMPTY = Input, "id_card.empty", "身份证号码不能为空", "The ID number is empty";
@@ -85,11 +85,13 @@ impl Findings {
         self.0.iter().map(|c| Problem::new(c, "")).collect()
     }
 
-    /// An `Input` error whose code is the first finding's, listing them all;
-    /// `None` when nothing was found.
-    fn into_error(self) -> Option<Error> {
-        let first = self.0.first().copied()?;
-        Some(Error::input(first, self.problems()))
+    /// `value` when nothing was found; otherwise an `Input` error whose code
+    /// is the first finding's, listing them all.
+    fn into_result<T>(self, value: T) -> Result<T> {
+        match self.0.first().copied() {
+            None => Ok(value),
+            Some(first) => Err(Error::input(first, self.problems())),
+        }
     }
 }
 

@@ -196,10 +196,7 @@ pub fn check(value: &str) -> NameCheck {
 /// an `Input` error listing every problem.
 pub fn normalize(value: &str) -> Result<String> {
     let (name, f, _) = examine(value);
-    match f.into_error() {
-        None => Ok(name),
-        Some(e) => Err(e),
-    }
+    f.into_result(name)
 }
 
 /// Checks a person's name: a Chinese name (with · for names such as

@@ -81,10 +81,7 @@ pub fn check(value: &str) -> PhoneCheck {
 /// listing every problem.
 pub fn normalize(value: &str) -> Result<String> {
     let (number, foreign) = strip(value);
-    match findings(&number, foreign).into_error() {
-        None => Ok(number),
-        Some(e) => Err(e),
-    }
+    findings(&number, foreign).into_result(number)
 }
 
 /// Checks a mainland China mobile number (`+86` and separators allowed).
