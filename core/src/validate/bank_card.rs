@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::bin_table::{BINS, ISSUERS};
 use super::{
-    BANK_CARD_CHARACTERS, BANK_CARD_CHECKSUM, BANK_CARD_EMPTY, BANK_CARD_LENGTH, Findings, compact,
+    BANK_CARD_CHARACTERS, BANK_CARD_CHECKSUM, BANK_CARD_EMPTY, BANK_CARD_LENGTH, Findings,
+    without_separators,
 };
 use crate::error::{Problem, Result};
 
@@ -90,15 +91,11 @@ fn luhn_sum(digits: &[u8], appending: bool) -> Option<u32> {
     Some(sum)
 }
 
-fn digits_of(value: &str) -> String {
-    compact(value).chars().filter(|c| *c != '-').collect()
-}
-
 /// What the BIN table says about the card that starts with `prefix` (at
 /// least 6 digits; spaces and dashes are dropped), or `None` when the table
 /// does not know it or the prefix is too short or not digits.
 pub fn lookup(prefix: &str) -> Option<BinInfo> {
-    let digits = digits_of(prefix);
+    let digits = without_separators(prefix);
     if digits.len() < SHORTEST_LOOKUP || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -141,7 +138,7 @@ fn findings(digits: &str) -> Findings {
 
 /// Checks a bank card number, listing every problem, and looks its BIN up.
 pub fn check(value: &str) -> BankCardCheck {
-    let digits = digits_of(value);
+    let digits = without_separators(value);
     let f = findings(&digits);
     BankCardCheck {
         valid: f.is_empty(),
@@ -154,7 +151,7 @@ pub fn check(value: &str) -> BankCardCheck {
 /// The digits of a valid card number, or an `Input` error listing every
 /// problem.
 pub fn normalize(value: &str) -> Result<String> {
-    let digits = digits_of(value);
+    let digits = without_separators(value);
     findings(&digits).into_result(digits)
 }
 

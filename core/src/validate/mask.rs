@@ -7,7 +7,7 @@
 //! is hidden. Stars stand one for one for hidden characters, at most
 //! [`MAX_STARS`] of them, so absurdly long input gives a bounded output.
 
-use super::{ascii_forms, compact, phone};
+use super::{ascii_forms, compact, phone, without_separators};
 
 /// The most stars a masked value holds.
 pub const MAX_STARS: usize = 16;
@@ -30,8 +30,7 @@ pub(crate) fn mask_middle(value: &str, front: usize, back: usize, min_hidden: us
 /// are dropped first.
 #[uniffi::export]
 pub fn mask_bank_card(value: String) -> String {
-    let digits: String = compact(&value).chars().filter(|c| *c != '-').collect();
-    mask_middle(&digits, 6, 4, 4)
+    mask_middle(&without_separators(&value), 6, 4, 4)
 }
 
 /// A resident ID number for display: `110***********002X`.

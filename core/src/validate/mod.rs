@@ -115,6 +115,12 @@ pub(crate) fn compact(s: &str) -> String {
         .collect()
 }
 
+/// `s` in ASCII forms without whitespace or dashes, the separators card and
+/// phone numbers are typed with.
+pub(crate) fn without_separators(s: &str) -> String {
+    compact(s).chars().filter(|c| *c != '-').collect()
+}
+
 /// The province-level divisions of GB/T 2260 by their two-digit code, with
 /// 83 for the residence permits of Taiwan residents.
 const PROVINCES: [(&str, &str); 35] = [
@@ -177,6 +183,10 @@ mod tests {
     fn full_width_forms_become_ascii() {
         assert_eq!(ascii_forms("１１０Ｘｘ\u{3000}－"), "110Xx -");
         assert_eq!(compact(" 6222 0200\t1234 "), "622202001234");
+        assert_eq!(
+            without_separators("６２２２-0200\u{3000}1234"),
+            "622202001234"
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 use serde::Serialize;
 
 use super::{
-    Findings, PHONE_CHARACTERS, PHONE_COUNTRY, PHONE_EMPTY, PHONE_LENGTH, PHONE_PREFIX, ascii_forms,
+    Findings, PHONE_CHARACTERS, PHONE_COUNTRY, PHONE_EMPTY, PHONE_LENGTH, PHONE_PREFIX,
+    without_separators,
 };
 use crate::error::{Problem, Result};
 
@@ -24,10 +25,7 @@ pub struct PhoneCheck {
 /// The number without separators and without a +86 prefix, and whether it
 /// carried another country's `+` prefix.
 pub(crate) fn strip(value: &str) -> (String, bool) {
-    let s: String = ascii_forms(value)
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect();
+    let s = without_separators(value);
     if let Some(rest) = s.strip_prefix("+86") {
         return (rest.to_owned(), false);
     }
