@@ -24,7 +24,7 @@ use rand::Rng as _;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::error::ApiError;
-use crate::guard::{Auth, JsonBody, Signer, token_hash};
+use crate::guard::{Auth, JsonBody, Signer, TokenSession, token_hash, token_session};
 use crate::schema::new_merchant_id;
 use crate::state::AppState;
 
@@ -268,34 +268,13 @@ pub(crate) async fn refresh(
     let now = state.now_unix();
     state.db(|c| {
         let tx = c.transaction()?;
-        let row = tx
-            .query_row(
-                "SELECT s.session_id, s.merchant_id, s.serial_no, s.revoked_at, t.expires_at, t.replaced
-                 FROM tokens t JOIN sessions s ON s.session_id = t.session_id
-                 WHERE t.token_hash = ?1 AND t.kind = 'refresh'",
-                params![hash],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<i64>>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, bool>(5)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((session_id, merchant_id, serial_no, revoked_at, expires_at, replaced)) = row
-        else {
-            return Err(ApiError::new(&codes::AUTH_SESSION_INVALID));
-        };
-        if serial_no != signer.serial_no {
-            return Err(ApiError::new(&codes::AUTH_SESSION_INVALID).detail("other device"));
-        }
-        if revoked_at.is_some() {
-            return Err(ApiError::new(&codes::AUTH_SESSION_REVOKED));
-        }
+        let TokenSession {
+            session_id,
+            merchant_id,
+            expires_at,
+            replaced,
+            ..
+        } = token_session(&tx, &hash, "refresh", &signer)?;
         if replaced {
             // A rotated refresh token came back: someone kept a copy.
             tx.execute(

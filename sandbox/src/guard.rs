@@ -26,7 +26,7 @@ use merchant_contract::envelope::{
 };
 use merchant_contract::routes::{self, Access, Route};
 use merchant_contract::wire::FieldError;
-use rusqlite::{OptionalExtension as _, params};
+use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::de::DeserializeOwned;
 
 use crate::clock::wall_unix;
@@ -331,6 +331,59 @@ pub(crate) fn token_hash(token: &str) -> String {
     ))
 }
 
+/// The session a token stands for.
+pub(crate) struct TokenSession {
+    pub session_id: String,
+    pub merchant_id: String,
+    pub serial_no: String,
+    pub expires_at: i64,
+    /// A refresh token already exchanged for new ones.
+    pub replaced: bool,
+}
+
+/// The session of the `kind` (`access` or `refresh`) token whose hash is
+/// `hash`, presented by `signer`: refused when the token is unknown, was
+/// given to another device, or its session is revoked. Expiry is the
+/// caller's check.
+pub(crate) fn token_session(
+    c: &Connection,
+    hash: &str,
+    kind: &str,
+    signer: &Signer,
+) -> Result<TokenSession, ApiError> {
+    let row = c
+        .query_row(
+            "SELECT s.session_id, s.merchant_id, s.serial_no, s.revoked_at, t.expires_at, t.replaced
+             FROM tokens t JOIN sessions s ON s.session_id = t.session_id
+             WHERE t.token_hash = ?1 AND t.kind = ?2",
+            params![hash, kind],
+            |r| {
+                Ok((
+                    TokenSession {
+                        session_id: r.get(0)?,
+                        merchant_id: r.get(1)?,
+                        serial_no: r.get(2)?,
+                        expires_at: r.get(4)?,
+                        replaced: r.get(5)?,
+                    },
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((session, revoked_at)) = row else {
+        return Err(ApiError::new(&codes::AUTH_SESSION_INVALID));
+    };
+    if session.serial_no != signer.serial_no {
+        // A token presented by another device than the one it was given to.
+        return Err(ApiError::new(&codes::AUTH_SESSION_INVALID).detail("other device"));
+    }
+    if revoked_at.is_some() {
+        return Err(ApiError::new(&codes::AUTH_SESSION_REVOKED));
+    }
+    Ok(session)
+}
+
 fn check_session(
     state: &AppState,
     route: &Route,
@@ -348,33 +401,13 @@ fn check_session(
     let hash = token_hash(token);
     let now = state.now_unix();
     state.db(|c| {
-        let row = c
-            .query_row(
-                "SELECT s.session_id, s.merchant_id, s.serial_no, s.revoked_at, t.expires_at
-                 FROM tokens t JOIN sessions s ON s.session_id = t.session_id
-                 WHERE t.token_hash = ?1 AND t.kind = 'access'",
-                params![hash],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<i64>>(3)?,
-                        r.get::<_, i64>(4)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((session_id, merchant_id, serial_no, revoked_at, expires_at)) = row else {
-            return Err(ApiError::new(&codes::AUTH_SESSION_INVALID));
-        };
-        if serial_no != signer.serial_no {
-            // A token presented by another device than the one it was given to.
-            return Err(ApiError::new(&codes::AUTH_SESSION_INVALID).detail("other device"));
-        }
-        if revoked_at.is_some() {
-            return Err(ApiError::new(&codes::AUTH_SESSION_REVOKED));
-        }
+        let TokenSession {
+            session_id,
+            merchant_id,
+            serial_no,
+            expires_at,
+            ..
+        } = token_session(c, &hash, "access", signer)?;
         if expires_at <= now {
             return Err(ApiError::new(&codes::AUTH_SESSION_EXPIRED));
         }
