@@ -13,6 +13,7 @@ use rusqlite::{OptionalExtension as _, params};
 use serde::Deserialize;
 
 use crate::clock::rfc3339;
+use crate::devices::provider_of;
 use crate::error::ApiError;
 use crate::guard::{JsonBody, QueryParams, parse_json};
 use crate::state::{AppState, Bus};
@@ -117,7 +118,7 @@ pub(crate) async fn outbox(
                 Some(OutboxItem {
                     outbox_id: id as u64,
                     merchant_id,
-                    provider: serde_json::from_value(serde_json::Value::String(provider)).ok()?,
+                    provider: provider_of(provider)?,
                     token,
                     event_id: event_id as u64,
                     event_type,

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use merchant_contract::codes;
 use merchant_contract::envelope;
 use merchant_contract::wire::{
-    Device, DeviceRegistered, Empty, FieldError, Page, PushToken, RegisterDevice,
+    Device, DeviceRegistered, Empty, FieldError, Page, PushProvider, PushToken, RegisterDevice,
     RegisterPushToken, event_types,
 };
 use rand::Rng as _;
@@ -170,6 +170,12 @@ pub(crate) async fn remove(
     })
 }
 
+/// A push provider as the tables keep it (its wire name), or `None` for
+/// text that names none.
+pub(crate) fn provider_of(text: String) -> Option<PushProvider> {
+    serde_json::from_value(serde_json::Value::String(text)).ok()
+}
+
 fn push_token_ok(token: &str) -> bool {
     !token.is_empty()
         && token.len() <= MAX_PUSH_TOKEN_LEN
@@ -226,7 +232,7 @@ pub(crate) async fn list_push_tokens(
     let items = items
         .into_iter()
         .filter_map(|(provider, token, serial_no, at)| {
-            let provider = serde_json::from_value(serde_json::Value::String(provider)).ok()?;
+            let provider = provider_of(provider)?;
             Some(PushToken {
                 provider,
                 token,
