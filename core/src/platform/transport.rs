@@ -171,15 +171,19 @@ mod tests {
         (client, endpoint)
     }
 
+    /// `GET /x` of the endpoint.
+    async fn get_x(
+        client: &reqwest::Client,
+        endpoint: &Endpoint,
+    ) -> reqwest::Result<reqwest::Response> {
+        client.get(endpoint.url("/x").unwrap()).send().await
+    }
+
     #[tokio::test]
     async fn the_right_pin_connects() {
         let (url, pin, _server) = tls_server().await;
         let (client, endpoint) = client_for(&url, pin);
-        let resp = client
-            .get(endpoint.url("/x").unwrap())
-            .send()
-            .await
-            .unwrap();
+        let resp = get_x(&client, &endpoint).await.unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.text().await.unwrap(), "pinned ok");
     }
@@ -190,12 +194,7 @@ mod tests {
         let other = rcgen::KeyPair::generate().unwrap();
         let wrong = SpkiPin::of_spki(&other.subject_public_key_info());
         let (client, endpoint) = client_for(&url, wrong);
-        let err = client
-            .get(endpoint.url("/x").unwrap())
-            .send()
-            .await
-            .unwrap_err();
-        let e = classify(&err);
+        let e = classify(&get_x(&client, &endpoint).await.unwrap_err());
         assert!(e.is(&super::super::PIN_MISMATCH), "got {e}");
         assert!(!is_transient(&e));
     }
@@ -246,12 +245,7 @@ mod tests {
         };
         let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
         let client = http_client(&endpoint, vec![], Timeouts::default()).unwrap();
-        let err = client
-            .get(endpoint.url("/x").unwrap())
-            .send()
-            .await
-            .unwrap_err();
-        let e = classify(&err);
+        let e = classify(&get_x(&client, &endpoint).await.unwrap_err());
         assert!(e.is(&super::super::UNREACHABLE), "got {e}");
         assert!(is_transient(&e));
     }
