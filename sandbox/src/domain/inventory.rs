@@ -10,6 +10,7 @@
 //!   merchant (not one of this sandbox's), so binding it is refused.
 //! - [`unknown_sns`] gives well-formed serials that are in no inventory.
 
+use merchant_core::validate::bank_card::luhn_check_digit;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ring::{digest, hmac};
@@ -101,27 +102,9 @@ pub fn unknown_sns(seed: u64) -> Vec<String> {
 
 fn make_sn(code: &str, body: u32) -> String {
     let digits = format!("{body:07}");
-    let check = luhn_check_digit(&digits);
+    // Formatted digits always have a check digit.
+    let check = luhn_check_digit(digits.as_bytes()).map_or('0', char::from);
     format!("LKL{code}{digits}{check}")
-}
-
-/// The Luhn check digit to append to `digits` (ASCII digits only).
-fn luhn_check_digit(digits: &str) -> u32 {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let dd = d * 2;
-                if dd > 9 { dd - 9 } else { dd }
-            } else {
-                d
-            }
-        })
-        .sum();
-    (10 - sum % 10) % 10
 }
 
 /// Normalises a typed serial (trims, upper-cases) and checks its form:
@@ -143,7 +126,7 @@ pub fn normalize_sn(text: &str) -> Option<String> {
     {
         return None;
     }
-    if check.parse::<u32>().ok()? != luhn_check_digit(digits) {
+    if luhn_check_digit(digits.as_bytes()) != check.bytes().next() {
         return None;
     }
     Some(sn)
