@@ -137,9 +137,24 @@ pub struct Reply {
 
 impl Reply {
     /// The body as `T`; a body that does not fit is [`super::RESPONSE_MALFORMED`].
+    ///
+    /// The detail names only where and what kind of mismatch it was, never
+    /// serde's message: that can quote the value, and a value may be an ID
+    /// or card number.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| Error::new(&super::RESPONSE_MALFORMED).detail(e.to_string()))
+        let malformed = |e: &serde_json::Error, path: &str| {
+            Error::new(&super::RESPONSE_MALFORMED).detail(format!(
+                "{:?} mismatch at `{path}` (line {}, column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        };
+        let mut de = serde_json::Deserializer::from_slice(&self.body);
+        let value = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| malformed(e.inner(), &e.path().to_string()))?;
+        de.end().map_err(|e| malformed(&e, "end"))?;
+        Ok(value)
     }
 }
 

@@ -341,3 +341,38 @@ async fn an_unreachable_platform_is_a_network_error_after_retries() {
     let m: crate::MerchantError = e.into();
     assert!(matches!(m, crate::MerchantError::Network { .. }));
 }
+
+/// A mistyped answer is `platform.response_malformed` whose detail (logged,
+/// and part of `Display`) names the field but never quotes the value, which
+/// may be personal data.
+#[test]
+fn a_mistyped_answer_never_quotes_its_values() {
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Holder {
+        merchant_id: String,
+        id_number: u64,
+    }
+    for body in [
+        &br#"{"merchant_id":"M1","id_number":"11010519491231002X"}"#[..],
+        &br#"{"merchant_id":"M1","id_number":110105194912310021} trailing 11010519491231002X"#[..],
+    ] {
+        let reply = super::Reply {
+            status: 200,
+            body: body.to_vec(),
+            request_id: None,
+        };
+        let e = reply.json::<Holder>().unwrap_err();
+        assert!(e.is(&super::RESPONSE_MALFORMED), "{e}");
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("11010519491231002"), "{shown}");
+    }
+    let e = super::Reply {
+        status: 200,
+        body: br#"{"merchant_id":"M1","id_number":"11010519491231002X"}"#.to_vec(),
+        request_id: None,
+    }
+    .json::<Holder>()
+    .unwrap_err();
+    assert!(format!("{e}").contains("id_number"), "{e}");
+}
