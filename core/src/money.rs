@@ -1167,9 +1167,15 @@ mod tests {
     proptest! {
         #[test]
         fn parsing_any_text_never_panics(text in any::<String>()) {
-            let _ = Amount::parse(&text);
-            let _ = Rate::parse(&text);
-            let _ = Channel::parse(&text);
+            if let Ok(a) = Amount::parse(&text) {
+                prop_assert_eq!(Amount::parse(&a.to_string()).ok(), Some(a));
+            }
+            if let Ok(r) = Rate::parse(&text) {
+                prop_assert_eq!(Rate::parse(&r.to_string()).ok(), Some(r));
+            }
+            if let Ok(c) = Channel::parse(&text) {
+                prop_assert_eq!(Channel::parse(c.as_str()).ok(), Some(c));
+            }
         }
 
         #[test]

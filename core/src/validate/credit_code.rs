@@ -298,6 +298,9 @@ mod tests {
             let c = check(&value);
             prop_assert_eq!(c.valid, c.problems.is_empty());
             prop_assert_eq!(c.valid, normalize(&value).is_ok());
+            if let Ok(n) = normalize(&value) {
+                prop_assert_eq!(normalize(&n).ok(), Some(n));
+            }
         }
 
         #[test]

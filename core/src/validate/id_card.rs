@@ -103,7 +103,10 @@ fn parse(value: &str, today: NaiveDate) -> Parsed {
             f.add(&ID_CARD_CHARACTERS);
         }
         if n == 18 {
+            // Only a numeric prefix can name a province; anything else is
+            // already a `characters` problem.
             if let Some(prefix) = number.get(..2)
+                && prefix.bytes().all(|b| b.is_ascii_digit())
                 && province(prefix).is_none()
             {
                 f.add(&ID_CARD_REGION);
@@ -338,6 +341,10 @@ pub(crate) mod tests {
             let c = check(&value);
             prop_assert_eq!(c.valid, c.problems.is_empty());
             prop_assert!(c.masked.chars().filter(|c| *c != '*').count() <= 7);
+            prop_assert_eq!(c.valid, normalize(&value).is_ok());
+            if let Ok(n) = normalize(&value) {
+                prop_assert_eq!(normalize(&n).ok(), Some(n));
+            }
         }
 
         #[test]

@@ -115,10 +115,23 @@ pub(crate) fn compact(s: &str) -> String {
         .collect()
 }
 
-/// `s` in ASCII forms without whitespace or dashes, the separators card and
-/// phone numbers are typed with.
+/// `s` in ASCII forms without whitespace, and without the dashes card and
+/// phone numbers are typed with between their digits ("138-0013-8000"). A
+/// dash anywhere else (leading, trailing, doubled, beside a letter) stays, so
+/// the caller refuses it as a character problem.
 pub(crate) fn without_separators(s: &str) -> String {
-    compact(s).chars().filter(|c| *c != '-').collect()
+    let chars: Vec<char> = compact(s).chars().collect();
+    chars
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| {
+            let between_digits = i > 0
+                && chars[i - 1].is_ascii_digit()
+                && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
+            !(c == '-' && between_digits)
+        })
+        .map(|(_, &c)| c)
+        .collect()
 }
 
 /// The province-level divisions of GB/T 2260 by their two-digit code, with
@@ -187,6 +200,34 @@ mod tests {
             without_separators("６２２２-0200\u{3000}1234"),
             "622202001234"
         );
+    }
+
+    #[test]
+    fn only_dashes_between_digits_are_separators() {
+        assert_eq!(without_separators("138-0013-8000"), "13800138000");
+        assert_eq!(without_separators("+86-138 0013 8000"), "+8613800138000");
+        assert_eq!(without_separators("-13800138000"), "-13800138000");
+        assert_eq!(without_separators("13800138000-"), "13800138000-");
+        assert_eq!(without_separators("138--00138000"), "138--00138000");
+        // So a stray dash is refused, not silently dropped.
+        assert!(!phone::check("-13800138000").valid);
+        assert!(!phone::check("13800138000-").valid);
+        assert!(!bank_card::check("-6222021234567890128").valid);
+        assert!(phone::check("138-0013-8000").valid);
+    }
+
+    #[test]
+    fn a_non_numeric_id_prefix_is_a_character_problem_only() {
+        let codes: Vec<String> = id_card::check("1X0105194912310021")
+            .problems
+            .into_iter()
+            .map(|p| p.code)
+            .collect();
+        assert!(
+            codes.contains(&"id_card.characters".to_owned()),
+            "{codes:?}"
+        );
+        assert!(!codes.contains(&"id_card.region".to_owned()), "{codes:?}");
     }
 
     #[test]
