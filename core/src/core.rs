@@ -22,7 +22,9 @@ pub struct CoreConfig {
     pub platform_public_key: String,
     /// The app's id on the platform (`appid` of the signing envelope).
     pub app_id: String,
-    /// Language of messages for the merchant.
+    /// Language of messages for the merchant. It applies process-wide, as
+    /// `set_language` does: the validators and money functions are plain
+    /// functions without a core, and speak the same language.
     pub language: Lang,
 }
 
