@@ -46,6 +46,11 @@ pub struct Args {
     /// Keep the core's files here (default: a temporary folder, removed at the end).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// With --platform: also show the session renewal, which moves that
+    /// sandbox's business clock forward about two hours (it expires the
+    /// sessions and codes of everyone else using it).
+    #[arg(long, requires = "platform")]
+    move_clock: bool,
     /// The embedded sandbox's seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -291,12 +296,25 @@ async fn story(args: Args) -> Result<(), Failed> {
         return Err(Failed);
     }
 
-    // 5. Session renewal: on a sandbox (embedded or not), move its business
-    // clock past the access token's expiry; the platform refuses the next
-    // call as expired and the core renews the session with its refresh token
-    // and retries, without the app noticing. A platform without the sandbox
-    // clock skips this step.
-    if let Ok(clock) = control_get::<sbx::Clock>(&platform, &args.app_id, "/sandbox/clock").await {
+    // 5. Session renewal: on a sandbox, move its business clock past the
+    // access token's expiry; the platform refuses the next call as expired
+    // and the core renews the session with its refresh token and retries,
+    // without the app noticing. A shared sandbox's clock moves only when
+    // asked (--move-clock); a platform without the sandbox clock skips this.
+    let renew = platform.embedded.is_some() || args.move_clock;
+    if !renew {
+        println!();
+        println!(
+            "（跳过续期演示：不移动共享沙箱的时钟；加 --move-clock 演示）/ (renewal step skipped: the shared sandbox's clock stays; add --move-clock to show it)"
+        );
+    }
+    let clock = match renew {
+        true => control_get::<sbx::Clock>(&platform, &args.app_id, "/sandbox/clock")
+            .await
+            .ok(),
+        false => None,
+    };
+    if let Some(clock) = clock {
         s.step(
             "访问令牌过期后自动续期",
             "Renewing the session when the access token expires",
@@ -361,7 +379,11 @@ async fn story(args: Args) -> Result<(), Failed> {
 /// Reads the latest sign-in code from the platform's sandbox endpoint, or
 /// from the terminal when the platform has none.
 async fn sms_code(s: &Story, platform: &Platform, args: &Args) -> Result<String, Failed> {
-    let path = format!("/sandbox/sms?phone={}", args.phone.trim());
+    // The sandbox files codes under the normalised number ("+86 139-1234-5678"
+    // is 13912345678); the core has already refused a number that is not one.
+    let phone = merchant_core::validate::phone::normalize(&args.phone)
+        .map_err(|e| s.fail("phone", &e.into()))?;
+    let path = format!("/sandbox/sms?phone={phone}");
     match control_get::<sbx::Sms>(platform, &args.app_id, &path).await {
         Ok(sms) => {
             s.say(

@@ -57,5 +57,5 @@ fn demo_refuses_plain_http_to_a_non_loopback_host() {
         .expect("the merchant binary runs");
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("✗"), "{stdout}");
+    assert!(stdout.contains("[platform.insecure_url]"), "{stdout}");
 }

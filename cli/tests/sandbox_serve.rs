@@ -147,11 +147,15 @@ fn demo_runs_the_same_story_against_a_served_sandbox() {
             value(&banner, "pin"),
             "--platform-key",
             value(&banner, "platform_public_key"),
+            "--move-clock",
+            "--phone",
+            "+86 139-1234-5678",
         ])
         .output()
         .expect("merchant demo runs");
     let stdout = String::from_utf8_lossy(&demo.stdout);
     assert!(demo.status.success(), "demo failed:\n{stdout}");
+    assert!(stdout.contains("139****5678"), "{stdout}");
     for step in [
         "Using the given platform",
         "Signing in and registering this device",
@@ -174,5 +178,50 @@ fn demo_runs_the_same_story_against_a_served_sandbox() {
         .expect("merchant demo runs");
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stdout).contains("[platform.pin_mismatch]"));
+
+    // Without --move-clock the shared sandbox's clock stays where it is.
+    let before = clock(&banner);
+    let quiet = Command::new(env!("CARGO_BIN_EXE_merchant"))
+        .args([
+            "demo",
+            "--platform",
+            value(&banner, "url"),
+            "--pin",
+            value(&banner, "pin"),
+        ])
+        .output()
+        .expect("merchant demo runs");
+    let stdout = String::from_utf8_lossy(&quiet.stdout);
+    assert!(quiet.status.success(), "demo failed:\n{stdout}");
+    assert!(stdout.contains("renewal step skipped"), "{stdout}");
+    assert!(!stdout.contains("Renewing the session"), "{stdout}");
+    let after = clock(&banner);
+    assert!(
+        after - before < 600,
+        "the clock moved from {before} to {after}"
+    );
     drop(server);
+}
+
+/// The served sandbox's business clock (unix seconds), read over its pinned
+/// TLS with the core's own client.
+fn clock(banner: &[(String, String)]) -> i64 {
+    use merchant_core::platform::{Call, PlatformClient, PlatformConfig};
+    let config = PlatformConfig::new(
+        value(banner, "url"),
+        Some(value(banner, "pin")),
+        value(banner, "platform_public_key"),
+        value(banner, "app_id"),
+    )
+    .expect("config");
+    let client = PlatformClient::new(config).expect("client");
+    let (device, _) = merchant_contract::envelope::DeviceKey::generate().expect("key");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let clock: merchant_contract::wire::sandbox::Clock = runtime
+        .block_on(client.call(&device, &Call::get("/sandbox/clock")))
+        .expect("GET /sandbox/clock");
+    clock.unix
 }
