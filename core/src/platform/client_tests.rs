@@ -376,3 +376,125 @@ fn a_mistyped_answer_never_quotes_its_values() {
     .unwrap_err();
     assert!(format!("{e}").contains("id_number"), "{e}");
 }
+
+/// A client whose connect and request limits are `connect` and `request`.
+fn client_with_timeouts(url: &str, connect: Duration, request: Duration) -> PlatformClient {
+    let mut config = PlatformConfig::new(url, None, &signer().public_key_base64(), APPID).unwrap();
+    config.timeouts = super::Timeouts { connect, request };
+    config.backoff = Backoff {
+        base: Duration::from_millis(2),
+        cap: Duration::from_millis(10),
+        max_retries: 3,
+    };
+    PlatformClient::new(config).unwrap()
+}
+
+/// Every call below ends well within this, or a time limit is missing.
+const BOUND: Duration = Duration::from_secs(20);
+
+/// A loopback server that never answers: the kernel completes each TCP
+/// handshake into the listen queue and nobody reads or writes. Once the
+/// client is done, [`Silent::requests`] accepts what is queued and reads the
+/// request line of each connection (a closed one keeps its data).
+struct Silent {
+    url: String,
+    listener: std::net::TcpListener,
+}
+
+impl Silent {
+    fn start() -> Silent {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        Silent { url, listener }
+    }
+
+    /// The request lines (`GET /v1/x HTTP/1.1`) sent so far, one per connection.
+    fn requests(&self) -> Vec<String> {
+        use std::io::Read as _;
+        let mut lines = Vec::new();
+        loop {
+            match self.listener.accept() {
+                Ok((mut tcp, _)) => {
+                    tcp.set_nonblocking(false).unwrap();
+                    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(2).any(|w| w == b"\r\n") {
+                        match tcp.read(&mut chunk) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    lines.push(text.split("\r\n").next().unwrap_or("").to_owned());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return lines,
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_silent_platform_times_out_and_only_idempotent_calls_are_tried_again() {
+    let limit = Duration::from_millis(200);
+    let server = Silent::start();
+    let c = client_with_timeouts(&server.url, limit, limit);
+    let dev = device();
+
+    // A GET: 1 try + 3 retries, each ended by the request time limit.
+    let e = tokio::time::timeout(BOUND, c.send(&dev, &Call::get("/v1/x")))
+        .await
+        .expect("the request time limit ends the call")
+        .unwrap_err();
+    assert!(e.is(&super::TIMEOUT), "got {e}");
+    assert_eq!(e.code, "platform.timeout");
+    let m: crate::MerchantError = e.into();
+    assert!(matches!(m, crate::MerchantError::Network { .. }));
+    assert_eq!(server.requests(), vec!["GET /v1/x HTTP/1.1"; 4]);
+
+    // A keyed write is retried as often.
+    let keyed = Call::post_json("/v1/keyed", &serde_json::json!({}))
+        .unwrap()
+        .with_idempotency_key("key-0123456789abcdef");
+    let e = tokio::time::timeout(BOUND, c.send(&dev, &keyed))
+        .await
+        .expect("the request time limit ends the call")
+        .unwrap_err();
+    assert!(e.is(&super::TIMEOUT), "got {e}");
+    assert_eq!(server.requests(), vec!["POST /v1/keyed HTTP/1.1"; 4]);
+
+    // A write without a key may have been done: it is tried exactly once.
+    let write = Call::post_json("/v1/write", &serde_json::json!({"a": 1})).unwrap();
+    let e = tokio::time::timeout(BOUND, c.send(&dev, &write))
+        .await
+        .expect("the request time limit ends the call")
+        .unwrap_err();
+    assert!(e.is(&super::TIMEOUT), "got {e}");
+    assert_eq!(server.requests(), vec!["POST /v1/write HTTP/1.1"]);
+}
+
+#[tokio::test]
+async fn a_connection_that_is_never_accepted_times_out_at_connect() {
+    // A listen queue of one, filled by two connections nobody accepts: the
+    // kernel drops every further SYN, so the client's connect never
+    // completes. The request limit is far beyond the bound, so only the
+    // connect limit can end the call in time.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..2 {
+        fillers.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let url = format!("http://{addr}");
+    let c = client_with_timeouts(&url, Duration::from_millis(200), Duration::from_secs(600));
+    let e = tokio::time::timeout(BOUND, c.send(&device(), &Call::get("/v1/x")))
+        .await
+        .expect("the connect time limit ends the call")
+        .unwrap_err();
+    assert!(e.is(&super::TIMEOUT), "got {e}");
+    drop(fillers);
+}
