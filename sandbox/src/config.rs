@@ -70,6 +70,10 @@ pub struct SandboxConfig {
     /// Live nonces remembered (replay protection); when full of live ones,
     /// signed requests get 503 `server.busy` (default 100 000).
     pub nonce_capacity: usize,
+    /// Time a connection has to send a request's whole head (request line
+    /// and headers), idle keep-alive connections included; then it is
+    /// closed (default 15 s).
+    pub header_read_timeout: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -88,6 +92,7 @@ impl Default for SandboxConfig {
             sse_drop_after: None,
             clock_start: None,
             nonce_capacity: 100_000,
+            header_read_timeout: Duration::from_secs(15),
         }
     }
 }

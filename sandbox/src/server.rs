@@ -9,7 +9,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use base64::Engine as _;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use merchant_contract::PlatformSigner;
 use merchant_contract::routes as r;
@@ -45,6 +45,12 @@ impl From<ApiError> for StartError {
         StartError::Database(e.to_string())
     }
 }
+
+/// The most header lines a request may carry (more: 431 from hyper).
+pub const MAX_HEADERS: usize = 64;
+/// The largest request head (request line and headers), in bytes (larger:
+/// 431 from hyper). Also the connection's read buffer.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// The platform simulator.
 pub struct Sandbox;
@@ -250,7 +256,14 @@ impl Sandbox {
         let pin = tls.as_ref().map(|t| t.pin.clone());
         let certificate_der = tls.as_ref().map(|t| t.der.clone());
         let app = router(state.clone());
-        let task = tokio::spawn(serve(listener, app, tls.map(|t| t.acceptor), stopped));
+        let header_read_timeout = state.config().header_read_timeout;
+        let task = tokio::spawn(serve(
+            listener,
+            app,
+            tls.map(|t| t.acceptor),
+            header_read_timeout,
+            stopped,
+        ));
         tracing::info!(%base_url, "sandbox serving");
         Ok(RunningSandbox {
             base_url,
@@ -270,6 +283,7 @@ async fn serve(
     listener: TcpListener,
     app: Router,
     tls: Option<TlsAcceptor>,
+    header_read_timeout: std::time::Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
@@ -285,7 +299,18 @@ async fn serve(
                 let tls = tls.clone();
                 connections.spawn(async move {
                     let service = TowerToHyperService::new(app);
-                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let mut builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    // Broken framing (too many or too large headers, a bad
+                    // Content-Length, an unknown version) is answered by
+                    // hyper itself, before the router: unsigned, no JSON
+                    // (docs/platform-api.md, "Errors").
+                    builder
+                        .http1()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_read_timeout)
+                        .max_headers(MAX_HEADERS)
+                        .max_buf_size(MAX_HEAD_BYTES);
                     match tls {
                         Some(acceptor) => {
                             // A peer that never finishes its handshake is dropped.
