@@ -256,7 +256,7 @@ impl PlatformClient {
             .request(call.method.clone(), url)
             .headers(headers)
             .body(call.body.clone());
-        let mut response = request.send().await.map_err(|e| transport::classify(&e))?;
+        let mut response = request.send().await.map_err(transport::classify)?;
         let status = response.status().as_u16();
         let signature = read_signature(response.headers());
         let request_id = response
@@ -272,11 +272,7 @@ impl PlatformClient {
             return Err(Error::new(&super::RESPONSE_TOO_LARGE));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| transport::classify(&e))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(transport::classify)? {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(Error::new(&super::RESPONSE_TOO_LARGE));
             }

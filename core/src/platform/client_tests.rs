@@ -498,3 +498,38 @@ async fn a_connection_that_is_never_accepted_times_out_at_connect() {
     assert!(e.is(&super::TIMEOUT), "got {e}");
     drop(fillers);
 }
+
+/// The detail of a failed call (logged, and part of `Display`) never holds
+/// the URL's query, where a phone number may be.
+#[tokio::test]
+async fn a_failed_call_never_logs_the_query_of_its_url() {
+    const PHONE: &str = "13800138000";
+    let path = format!("/sandbox/sms?phone={PHONE}&purpose=sign_in");
+    // Refused at connect.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let e = client(&format!("http://127.0.0.1:{port}"))
+        .send(&device(), &Call::get(path.clone()))
+        .await
+        .unwrap_err();
+    assert!(e.is(&super::UNREACHABLE), "got {e}");
+    let shown = format!("{e} {e:?}");
+    assert!(e.detail.is_some(), "the cause is still logged");
+    assert!(!shown.contains(PHONE), "{shown}");
+
+    // Ended by the request time limit.
+    let server = Silent::start();
+    let limit = Duration::from_millis(200);
+    let e = tokio::time::timeout(
+        BOUND,
+        client_with_timeouts(&server.url, limit, limit).send(&device(), &Call::get(path)),
+    )
+    .await
+    .expect("the request time limit ends the call")
+    .unwrap_err();
+    assert!(e.is(&super::TIMEOUT), "got {e}");
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains(PHONE), "{shown}");
+}

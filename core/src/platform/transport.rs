@@ -58,7 +58,11 @@ pub fn is_transient(e: &Error) -> bool {
 
 /// The code of a failed send. TLS trouble (a pin mismatch above all) is
 /// looked for first, because reqwest reports it as a connect error too.
-pub fn classify(e: &reqwest::Error) -> Error {
+///
+/// The URL is taken off the error before its text goes into the detail: a
+/// query may hold personal data (`?phone=`), and the detail is logged.
+pub fn classify(e: reqwest::Error) -> Error {
+    let e = &e.without_url();
     match find_tls_failure(e) {
         Some(TlsFailure::PinMismatch) => {
             return Error::new(&super::PIN_MISMATCH).detail("server key is not the pinned one");
@@ -79,8 +83,8 @@ pub fn classify(e: &reqwest::Error) -> Error {
     }
 }
 
-/// The messages of an error chain, for the log (URLs are stripped by the
-/// caller's client: reqwest's messages hold only the base URL and path).
+/// The messages of an error chain, for the log. Give it a reqwest error
+/// only after `without_url()`: its message holds the whole URL.
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut next = e.source();
@@ -194,7 +198,7 @@ mod tests {
         let other = rcgen::KeyPair::generate().unwrap();
         let wrong = SpkiPin::of_spki(&other.subject_public_key_info());
         let (client, endpoint) = client_for(&url, wrong);
-        let e = classify(&get_x(&client, &endpoint).await.unwrap_err());
+        let e = classify(get_x(&client, &endpoint).await.unwrap_err());
         assert!(e.is(&super::super::PIN_MISMATCH), "got {e}");
         assert!(!is_transient(&e));
     }
@@ -245,7 +249,7 @@ mod tests {
         };
         let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
         let client = http_client(&endpoint, vec![], Timeouts::default()).unwrap();
-        let e = classify(&get_x(&client, &endpoint).await.unwrap_err());
+        let e = classify(get_x(&client, &endpoint).await.unwrap_err());
         assert!(e.is(&super::super::UNREACHABLE), "got {e}");
         assert!(is_transient(&e));
     }
