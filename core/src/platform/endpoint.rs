@@ -8,6 +8,11 @@ use crate::error::{Error, Result};
 
 /// A checked platform base URL: `https://` anywhere (with a pin), or
 /// `http://` to a loopback host (127.0.0.0/8, ::1, localhost).
+///
+/// Plain http to the name `localhost` goes to `127.0.0.1`: the name is
+/// rewritten here rather than resolved, because a resolver (a hosts file, a
+/// hostile network's DNS) could give any address for it, and plain http
+/// has no pin to catch that.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     base: Url,
@@ -41,6 +46,10 @@ impl Endpoint {
             return Err(Error::new(&super::INSECURE_URL).detail("http to a non-loopback host"));
         }
         let mut base = url.clone();
+        if !tls && is_localhost_name(host) {
+            base.set_host(Some("127.0.0.1"))
+                .map_err(|e| Error::new(&super::URL_INVALID).detail(e.to_string()))?;
+        }
         // A base path always ends with '/', so joining "v1/..." keeps it.
         if !base.path().ends_with('/') {
             let p = format!("{}/", base.path());
@@ -74,7 +83,14 @@ fn is_loopback_host(host: &str) -> bool {
     if let Ok(v4) = host.parse::<Ipv4Addr>() {
         return is_loopback_v4(&v4);
     }
-    host.trim_end_matches('.').eq_ignore_ascii_case("localhost")
+    is_localhost_name(host)
+}
+
+/// The name `localhost` (any case, with or without the root dot).
+fn is_localhost_name(host: &str) -> bool {
+    host.strip_suffix('.')
+        .unwrap_or(host)
+        .eq_ignore_ascii_case("localhost")
 }
 
 fn is_loopback_v4(a: &Ipv4Addr) -> bool {
@@ -124,6 +140,62 @@ mod tests {
             let e = Endpoint::parse(refused).unwrap_err();
             assert!(e.is(&super::super::INSECURE_URL), "{refused}: {e}");
         }
+    }
+
+    #[test]
+    fn plain_http_to_localhost_goes_to_127_0_0_1_without_resolving() {
+        for (given, base) in [
+            ("http://localhost:8700", "http://127.0.0.1:8700/"),
+            ("http://LOCALHOST./api", "http://127.0.0.1/api/"),
+            ("http://LocalHost:1/", "http://127.0.0.1:1/"),
+        ] {
+            let e = Endpoint::parse(given).unwrap();
+            assert_eq!(e.base().as_str(), base, "{given}");
+            assert_eq!(e.base().host_str(), Some("127.0.0.1"));
+        }
+        let e = Endpoint::parse("http://localhost:8700").unwrap();
+        assert_eq!(
+            e.url("/v1/devices").unwrap().as_str(),
+            "http://127.0.0.1:8700/v1/devices"
+        );
+        // https keeps the name: the pin guards wherever it resolves to.
+        let e = Endpoint::parse("https://localhost:8700").unwrap();
+        assert_eq!(e.base().host_str(), Some("localhost"));
+        // Names that only contain it are no loopback host.
+        for refused in [
+            "http://localhost..",
+            "http://x.localhost",
+            "http://localhostx",
+        ] {
+            assert!(Endpoint::parse(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_for_http_localhost_connects_to_127_0_0_1() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let endpoint = Endpoint::parse(&format!("http://localhost:{port}")).unwrap();
+        let client = super::super::transport::http_client(
+            &endpoint,
+            Vec::new(),
+            super::super::Timeouts::default(),
+        )
+        .unwrap();
+        let request = tokio::spawn(client.get(endpoint.url("/x").unwrap()).send());
+        let (mut tcp, peer) =
+            tokio::time::timeout(std::time::Duration::from_secs(20), listener.accept())
+                .await
+                .expect("the client connects")
+                .unwrap();
+        assert!(is_loopback_ip(peer.ip()));
+        let mut buf = vec![0u8; 1024];
+        let n = tokio::io::AsyncReadExt::read(&mut tcp, &mut buf)
+            .await
+            .unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+        assert!(head.contains(&format!("host: 127.0.0.1:{port}")), "{head}");
+        request.abort();
     }
 
     #[test]
