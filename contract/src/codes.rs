@@ -54,6 +54,7 @@ platform_codes! {
     AUTH_NONCE_REPLAYED = 401, "auth.nonce_replayed", "请求已被使用（重放）", "The nonce was already used";
     AUTH_APPID_UNKNOWN = 401, "auth.appid_unknown", "未知的应用", "The appid is not known";
     AUTH_DEVICE_UNKNOWN = 401, "auth.device_unknown", "未知的设备", "The device serial_no is not known";
+    AUTH_RATE_LIMITED = 429, "auth.rate_limited", "请求过于频繁，请稍后再试", "This device sent too many signed requests; try later";
     AUTH_DEVICE_KEY_INVALID = 400, "auth.device_key_invalid", "设备公钥无效或与设备序列号不符", "The device public key is invalid or does not match serial_no";
     // Sessions.
     AUTH_SESSION_MISSING = 401, "auth.session_missing", "请先登录", "The request carries no session";

@@ -83,6 +83,9 @@ pub enum EnvelopeError {
     /// accepted safely now.
     #[error("nonce cache full")]
     Busy,
+    /// The signer already holds its quota of live nonces.
+    #[error("too many live nonces for this signer")]
+    RateLimited,
     /// A key was rejected (wrong length, not a valid key, wrong format).
     #[error("key rejected: {0}")]
     BadKey(&'static str),
@@ -101,6 +104,7 @@ impl EnvelopeError {
             EnvelopeError::Stale => &codes::AUTH_TIMESTAMP_STALE,
             EnvelopeError::Replayed => &codes::AUTH_NONCE_REPLAYED,
             EnvelopeError::Busy => &codes::SERVER_BUSY,
+            EnvelopeError::RateLimited => &codes::AUTH_RATE_LIMITED,
             EnvelopeError::BadKey(_) => &codes::AUTH_DEVICE_KEY_INVALID,
             EnvelopeError::Crypto => &codes::SERVER_INTERNAL,
         }

@@ -70,6 +70,9 @@ pub struct SandboxConfig {
     /// Live nonces remembered (replay protection); when full of live ones,
     /// signed requests get 503 `server.busy` (default 100 000).
     pub nonce_capacity: usize,
+    /// Live nonces one device (`serial_no`) may hold in the cache; beyond
+    /// them its signed requests get 429 `auth.rate_limited` (default 600).
+    pub nonces_per_device: usize,
     /// Time a connection has to send a request's whole head (request line
     /// and headers), idle keep-alive connections included; then it is
     /// closed (default 15 s).
@@ -92,6 +95,7 @@ impl Default for SandboxConfig {
             sse_drop_after: None,
             clock_start: None,
             nonce_capacity: 100_000,
+            nonces_per_device: 600,
             header_read_timeout: Duration::from_secs(15),
         }
     }

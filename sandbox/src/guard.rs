@@ -311,11 +311,12 @@ fn verify_envelope(
     };
     auth.verify(&public_key, body)?;
     // Only a verified signature may spend a nonce slot.
-    state.nonces().check_and_insert(
-        &format!("{}:{}", auth.serial_no, auth.nonce_str),
-        auth.timestamp,
-        now,
-    )?;
+    // Each device has its own quota of live nonces, so that no signer (a
+    // fresh key signs for itself on sms-code and sign-in) can fill the
+    // shared cache.
+    state
+        .nonces()
+        .check_and_insert_for(&auth.serial_no, &auth.nonce_str, auth.timestamp, now)?;
     Ok(Signer {
         serial_no: auth.serial_no,
         public_key,

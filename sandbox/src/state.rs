@@ -55,7 +55,9 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 clock: Clock::new(config.clock_start),
-                nonces: Mutex::new(NonceCache::new(config.nonce_capacity)),
+                nonces: Mutex::new(
+                    NonceCache::new(config.nonce_capacity).per_owner(config.nonces_per_device),
+                ),
                 rng: Mutex::new(ChaCha20Rng::seed_from_u64(config.seed)),
                 config,
                 db: Mutex::new(db),
@@ -285,6 +287,11 @@ impl AppState {
 
     pub(crate) fn nonces(&self) -> MutexGuard<'_, NonceCache> {
         lock(&self.inner.nonces)
+    }
+
+    /// Live nonces the platform holds (replay protection), every device's.
+    pub fn nonces_held(&self) -> usize {
+        self.nonces().len()
     }
 
     pub(crate) fn streams(&self) -> MutexGuard<'_, HashMap<String, u64>> {

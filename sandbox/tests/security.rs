@@ -524,3 +524,47 @@ async fn a_full_nonce_cache_refuses_rather_than_forgets() {
         .await
         .expect_error(503, "server.busy");
 }
+
+#[tokio::test]
+async fn one_device_cannot_fill_the_nonce_cache() {
+    // sms-code, sign-in and one call use a device's three nonces.
+    let sandbox = start(SandboxConfig {
+        nonces_per_device: 3,
+        ..Default::default()
+    })
+    .await;
+    let mut greedy = App::new(&sandbox);
+    greedy.sign_in("13912345651").await;
+    greedy
+        .get("/v1/devices")
+        .await
+        .expect_error(403, "auth.device_not_registered");
+    for _ in 0..3 {
+        greedy
+            .get("/v1/devices")
+            .await
+            .expect_error(429, "auth.rate_limited");
+    }
+    // A fresh key is limited the same way on the pre-registration routes.
+    let fresh = App::new(&sandbox);
+    let proof = json!({"phone": "13912345652", "device_public_key": fresh.key.public_key_base64()});
+    for _ in 0..3 {
+        fresh.post("/v1/auth/sms-code", proof.clone()).await;
+    }
+    fresh
+        .post("/v1/auth/sms-code", proof)
+        .await
+        .expect_error(429, "auth.rate_limited");
+    // Everyone else is still served.
+    let mut other = App::new(&sandbox);
+    other.sign_in("13912345653").await;
+    other
+        .get("/v1/devices")
+        .await
+        .expect_error(403, "auth.device_not_registered");
+    assert_eq!(
+        sandbox.state().nonces_held(),
+        9,
+        "refused requests spend no nonce slot"
+    );
+}
