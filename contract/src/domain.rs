@@ -174,6 +174,7 @@ pub mod routes {
     pub const SANDBOX_TRADE_STREAM: Route = Route::new("POST", "/sandbox/trades/stream", Open);
     pub const SANDBOX_TRADE_STREAM_STOP: Route =
         Route::new("POST", "/sandbox/trades/stream/stop", Open);
+    pub const SANDBOX_REFUNDS: Route = Route::new("POST", "/sandbox/refunds", Open);
     pub const SANDBOX_SETTLEMENTS: Route = Route::new("POST", "/sandbox/settlements", Open);
 
     /// Every domain route.
@@ -204,6 +205,7 @@ pub mod routes {
         SANDBOX_TRADES,
         SANDBOX_TRADE_STREAM,
         SANDBOX_TRADE_STREAM_STOP,
+        SANDBOX_REFUNDS,
         SANDBOX_SETTLEMENTS,
     ];
 }
@@ -708,6 +710,23 @@ pub mod sandbox {
         pub running: bool,
         /// Trades the current (or last) stream has made.
         pub produced: u32,
+    }
+
+    /// The body of `POST /sandbox/refunds`: refund one of a merchant's trades
+    /// now, as if the merchant had asked (the answer is a
+    /// [`TradeRefunded`](super::TradeRefunded), and `trade.refunded` is
+    /// emitted).
+    #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RefundTrade {
+        pub merchant_id: String,
+        pub trade_id: String,
+        /// How much (default: whatever is left of the trade).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub amount: Option<String>,
+        /// At most 64 characters (default: none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reason: Option<String>,
     }
 
     /// The body of `POST /sandbox/settlements`: settle one past day now.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use domain_common::*;
-use merchant_contract::domain::{Settlement, Trade, TradeRefunded};
+use merchant_contract::domain::{Refund, Settlement, Trade, TradeRefunded, TradeStatus};
 use merchant_contract::wire::event_types;
 use merchant_core::money::Amount;
 use merchant_sandbox::SandboxConfig;
@@ -259,17 +259,55 @@ async fn the_seeded_shops_history_is_settled_and_adds_up() {
     assert_eq!(settlements.len(), 3);
     let trades = all_trades(&shop, "").await;
     assert_eq!(trades.len(), 36);
+    let refunds: Vec<Refund> = all_pages(&shop, "/v1/refunds", "", 50).await.0;
+    // Two seeded refunds: half of a trade, and the whole of another the day after.
+    assert_eq!(refunds.len(), 2);
+    let statuses: Vec<TradeStatus> = refunds
+        .iter()
+        .map(|r| {
+            trades
+                .iter()
+                .find(|t| t.trade_id == r.trade_id)
+                .expect("the refunded trade is listed")
+                .status
+        })
+        .collect();
+    assert!(statuses.contains(&TradeStatus::PartiallyRefunded));
+    assert!(statuses.contains(&TradeStatus::Refunded));
+    for t in &trades {
+        let of_trade: i64 = refunds
+            .iter()
+            .filter(|r| r.trade_id == t.trade_id)
+            .map(|r| fen(&r.amount))
+            .sum();
+        assert_eq!(fen(&t.refunded_amount), of_trade, "{}", t.trade_id);
+    }
+    let mut with_refunds = 0;
     for s in &settlements {
         let of_day: Vec<&Trade> = trades
             .iter()
             .filter(|t| t.created_at.starts_with(&s.date))
             .collect();
+        let refunds_of_day: Vec<&Refund> = refunds
+            .iter()
+            .filter(|r| r.created_at.starts_with(&s.date))
+            .collect();
         assert_eq!(s.trade_count as usize, of_day.len());
+        assert_eq!(s.refund_count as usize, refunds_of_day.len());
+        with_refunds += usize::from(!refunds_of_day.is_empty());
         let gross: i64 = of_day.iter().map(|t| fen(&t.amount)).sum();
-        let fees: i64 = of_day.iter().map(|t| fen(&t.fee)).sum();
+        let fees: i64 = of_day.iter().map(|t| fen(&t.fee)).sum::<i64>()
+            - refunds_of_day
+                .iter()
+                .map(|r| fen(&r.fee_returned))
+                .sum::<i64>();
+        let refunded: i64 = refunds_of_day.iter().map(|r| fen(&r.amount)).sum();
         assert_eq!(fen(&s.gross_amount), gross);
         assert_eq!(fen(&s.fee_amount), fees);
-        assert_eq!(fen(&s.net_amount), gross - fees);
+        assert_eq!(fen(&s.refund_amount), refunded);
+        assert_eq!(fen(&s.net_amount), gross - fees - refunded);
+        assert!(fen(&s.net_amount) >= 0);
         assert_eq!(s.settled_amount, s.net_amount);
     }
+    assert_eq!(with_refunds, 2, "each refund counts on its own day");
 }

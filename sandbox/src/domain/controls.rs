@@ -1,7 +1,8 @@
 //! The domain's sandbox-only controls (no signature, no session; the real
 //! platform has none of these): the terminal inventory, activating a
 //! merchant without onboarding, trades on demand (with anomalies), the
-//! steady trade stream, and settling a day (with a shortfall).
+//! steady trade stream (which refunds a few earlier trades too), refunds on
+//! demand, and settling a day (with a shortfall).
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -10,10 +11,10 @@ use axum::Json;
 use axum::extract::State;
 use chrono::DateTime;
 use merchant_contract::domain::sandbox::{
-    ActivateMerchant, InjectTrades, InjectedTrades, Inventory, InventoryTerminal, RunSettlement,
-    StartTradeStream, StopTradeStream, TradeStreamState,
+    ActivateMerchant, InjectTrades, InjectedTrades, Inventory, InventoryTerminal, RefundTrade,
+    RunSettlement, StartTradeStream, StopTradeStream, TradeStreamState,
 };
-use merchant_contract::domain::{self as wire, MerchantProfile, Settlement};
+use merchant_contract::domain::{self as wire, MerchantProfile, Settlement, TradeRefunded};
 use merchant_contract::wire::FieldError;
 use merchant_core::money::{Amount, Channel};
 use rusqlite::{Connection, OptionalExtension as _, params};
@@ -217,7 +218,9 @@ fn stream_state(conn: &Connection, merchant_id: &str) -> Result<TradeStreamState
 
 /// `POST /sandbox/trades/stream`: starts (or restarts) the merchant's
 /// steady stream: a trade every `interval_ms`, drawn from the seeded mix,
-/// on the merchant's terminals, each emitting `trade.created`.
+/// on the merchant's terminals, each emitting `trade.created`; after one
+/// trade in 20 it also refunds an earlier one ([`trades::stream_refund`]),
+/// emitting `trade.refunded`.
 pub async fn start_stream(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<StartTradeStream>,
@@ -277,6 +280,42 @@ pub async fn stop_stream(
     })
 }
 
+/// `POST /sandbox/refunds`: refunds one of the merchant's trades now (all
+/// that is left of it unless `amount` says less), through the same code as
+/// the merchant's own refunds: the same rules, `trade.refunded`.
+pub async fn refund_trade(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<RefundTrade>,
+) -> Result<Json<TradeRefunded>, ApiError> {
+    let mut problems = Vec::new();
+    let amount = req
+        .amount
+        .as_deref()
+        .map(|a| trades::refund_amount(a, &mut problems));
+    let reason = trades::refund_reason(req.reason.as_deref(), &mut problems);
+    if !problems.is_empty() {
+        return Err(ApiError::fields(problems));
+    }
+    let amount = amount.flatten().map(|a| a.to_fen());
+    let now = state.now_unix();
+    state.db(|conn| {
+        let tx = conn.transaction()?;
+        known_merchant(&state, &tx, &req.merchant_id)?;
+        let done = trades::refund_with(
+            &state,
+            &tx,
+            &req.merchant_id,
+            &req.trade_id,
+            amount,
+            reason.as_deref(),
+            now,
+            false,
+        )?;
+        tx.commit()?;
+        Ok(Json(done))
+    })
+}
+
 /// One tick of a stream: makes a trade if this stream is still the
 /// merchant's running one. `Ok(false)`: the stream is over.
 fn tick(state: &AppState, merchant_id: &str, generation: i64) -> Result<bool, ApiError> {
@@ -293,7 +332,8 @@ fn tick(state: &AppState, merchant_id: &str, generation: i64) -> Result<bool, Ap
         match row {
             Some((g, true, remaining)) if g == generation => {
                 let p = merchant::require_active(&tx, merchant_id)?;
-                trades::make(state, &tx, &p, &TradeOptions::default(), now, false)?;
+                let made = trades::make(state, &tx, &p, &TradeOptions::default(), now, false)?;
+                trades::stream_refund(state, &tx, merchant_id, &made, now)?;
                 let left = remaining.map(|n| n - 1);
                 let running = left.is_none_or(|n| n > 0);
                 tx.execute(

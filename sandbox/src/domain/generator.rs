@@ -17,6 +17,14 @@
 //! - a card trade's customer card is drawn from well-known BINs of the core's
 //!   BIN table of the right kind; only its BIN and a random last four exist
 //!   (no full card number is ever made).
+//!
+//! Refunds by the steady stream: after each of its trades, one time in 20
+//! ([`STREAM_REFUND_PERCENT`]) the stream also refunds one of the merchant's
+//! [`REFUND_RECENT`] latest earlier trades with something left to refund:
+//! 60 % whole (what is left of it), 40 % partial (10–90 % of what is left,
+//! in whole yuan when that is at least one yuan), with a drawn reason. The
+//! draw of the stream's `n`th refund chance comes from its own ChaCha8 stream
+//! keyed by (sandbox seed, merchant id, n).
 
 use merchant_core::money::{Amount, Channel};
 use merchant_core::validate::{BinInfo, CardKind, lookup_bin};
@@ -55,8 +63,18 @@ pub struct DrawnTrade {
 
 /// The random stream of a merchant's `n`th generated trade.
 pub fn trade_rng(seed: u64, merchant_id: &str, n: u64) -> ChaCha8Rng {
+    keyed_rng(b"merchant-sandbox trade v1\0", seed, merchant_id, n)
+}
+
+/// The random stream of a merchant's `n`th refund chance (the stream's, or
+/// a seeded day's).
+pub fn refund_rng(seed: u64, merchant_id: &str, n: u64) -> ChaCha8Rng {
+    keyed_rng(b"merchant-sandbox drawn refund v1\0", seed, merchant_id, n)
+}
+
+fn keyed_rng(tag: &[u8], seed: u64, merchant_id: &str, n: u64) -> ChaCha8Rng {
     let mut ctx = digest::Context::new(&digest::SHA256);
-    ctx.update(b"merchant-sandbox trade v1\0");
+    ctx.update(tag);
     ctx.update(&seed.to_be_bytes());
     ctx.update(merchant_id.as_bytes());
     ctx.update(b"\0");
@@ -163,6 +181,70 @@ pub fn draw_trade(
     }
 }
 
+/// One time in how many (percent of its trades) the steady stream also
+/// refunds an earlier trade.
+pub const STREAM_REFUND_PERCENT: u32 = 5;
+/// How many of the merchant's latest refundable trades a stream refund
+/// chooses from.
+pub const REFUND_RECENT: usize = 20;
+/// The reasons a drawn refund gives.
+pub const REFUND_REASONS: &[&str] = &["顾客退货", "商品缺货", "顾客取消订单", "多收款项"];
+
+/// A drawn refund: which of the candidates, how much of what is left of it,
+/// and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrawnRefund {
+    /// Index into the candidates.
+    pub pick: usize,
+    /// Percent of what is left (100: whole).
+    pub percent: u32,
+    pub reason: &'static str,
+}
+
+/// Whether a stream tick refunds (one time in 20) and, if so, which of
+/// `candidates` trades and how much: `None` without a candidate.
+pub fn draw_stream_refund(rng: &mut impl Rng, candidates: usize) -> Option<DrawnRefund> {
+    if rng.random_range(0..100u32) >= STREAM_REFUND_PERCENT {
+        return None;
+    }
+    draw_refund(rng, candidates)
+}
+
+/// Which of `candidates` trades to refund and how much of it (60 % whole,
+/// else 10–90 %): `None` without a candidate.
+pub fn draw_refund(rng: &mut impl Rng, candidates: usize) -> Option<DrawnRefund> {
+    if candidates == 0 {
+        return None;
+    }
+    let pick = rng.random_range(0..candidates);
+    let percent = if rng.random_range(0..100u32) < 60 {
+        100
+    } else {
+        rng.random_range(10..=90u32)
+    };
+    let reason = REFUND_REASONS[rng.random_range(0..REFUND_REASONS.len())];
+    Some(DrawnRefund {
+        pick,
+        percent,
+        reason,
+    })
+}
+
+/// The fen a drawn refund gives back of `left` fen: `percent` of it, in whole
+/// yuan when that is at least one yuan, never zero (when `left` is above
+/// zero) and never above `left`.
+pub fn refund_fen(left: i64, percent: u32) -> i64 {
+    if left <= 0 {
+        return 0;
+    }
+    if percent >= 100 {
+        return left;
+    }
+    let share = left.saturating_mul(i64::from(percent)) / 100;
+    let whole = share - share % 100;
+    if whole >= 100 { whole } else { share.max(1) }
+}
+
 /// Merchants elsewhere, under whose codes a 跳码 trade is routed: their
 /// 商户编号 and 商户名称.
 pub const OTHER_MERCHANTS: &[(&str, &str)] = &[
@@ -267,6 +349,40 @@ mod tests {
         for b in CREDIT_BINS {
             let info = lookup_bin((*b).to_owned()).expect(b);
             assert_eq!(info.card_kind, CardKind::Credit, "{b}");
+        }
+    }
+
+    #[test]
+    fn stream_refunds_are_rare_mostly_whole_and_never_above_what_is_left() {
+        let n = 4_000u64;
+        let drawn: Vec<DrawnRefund> = (0..n)
+            .filter_map(|i| draw_stream_refund(&mut refund_rng(3, "mch_r", i), 10))
+            .collect();
+        let share = drawn.len() as f64 / n as f64;
+        assert!((share - 0.05).abs() < 0.015, "{share}");
+        let whole = drawn.iter().filter(|d| d.percent == 100).count() as f64;
+        assert!((whole / drawn.len() as f64 - 0.6).abs() < 0.1);
+        for d in &drawn {
+            assert!(d.pick < 10);
+            assert!((10..=100).contains(&d.percent));
+            assert!(REFUND_REASONS.contains(&d.reason));
+        }
+        assert_eq!(draw_refund(&mut refund_rng(3, "mch_r", 0), 0), None);
+        assert_eq!(
+            draw_stream_refund(&mut refund_rng(3, "mch_r", 7), 10),
+            draw_stream_refund(&mut refund_rng(3, "mch_r", 7), 10)
+        );
+        // Whole yuan when possible, never zero, never above what is left.
+        assert_eq!(refund_fen(12_345, 100), 12_345);
+        assert_eq!(refund_fen(12_345, 50), 6_100);
+        assert_eq!(refund_fen(150, 50), 75);
+        assert_eq!(refund_fen(5, 10), 1);
+        assert_eq!(refund_fen(0, 50), 0);
+        for left in [1, 99, 100, 101, 1_999, 2_000_000] {
+            for percent in [10, 55, 90, 100] {
+                let r = refund_fen(left, percent);
+                assert!(r >= 1 && r <= left, "{left} {percent} {r}");
+            }
         }
     }
 

@@ -57,8 +57,8 @@
 //! settlement arithmetic in fen), [`paging`] (keyset cursors). Tables and
 //! handlers: [`schema`], [`merchant`] (activation, profile, rates),
 //! [`onboarding`], [`bins`], [`terminals`], [`trades`] (trades and refunds),
-//! [`settlements`], [`controls`] (the domain's `/sandbox/*` controls and the
-//! steady trade stream).
+//! [`settlements`], [`controls`] (the domain's `/sandbox/*` controls, the
+//! steady trade stream and refunds on demand).
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -133,6 +133,7 @@ pub fn routes() -> Router<AppState> {
             r::SANDBOX_TRADE_STREAM_STOP.path,
             post(controls::stop_stream),
         )
+        .route(r::SANDBOX_REFUNDS.path, post(controls::refund_trade))
         .route(r::SANDBOX_SETTLEMENTS.path, post(controls::run_settlement))
 }
 

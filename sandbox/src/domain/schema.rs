@@ -10,7 +10,9 @@
 //! - the terminal inventory of [`inventory::seed_terminals`];
 //! - the first seeded merchant (`13800000001`) is active, as 老王便利店, with
 //!   the first two free terminals bound, trades on each of the three days
-//!   before the sandbox's first day, and those days settled;
+//!   before the sandbox's first day, two refunds (a half refund on the
+//!   second day before, a whole one of a trade of that day on the day
+//!   before: see `trades::seed_history`), and those days settled;
 //! - the third seeded merchant (`13800000003`) is active, as 恒通五金商行, and
 //!   owns every fifth terminal of the inventory (the terminals "bound to
 //!   another merchant");

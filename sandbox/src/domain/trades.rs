@@ -370,8 +370,77 @@ pub fn make(
     Ok(vec![store(state, conn, &p.merchant_id, &m, at, !quiet)?])
 }
 
+/// The seeded shop's refunds, made at 21:30 after the day's trades: on the
+/// second-to-last seeded day, half (in whole yuan) of one of that day's
+/// trades; on the last seeded day, the whole of one of the trades of the day
+/// before (a refund counts on the day it is made). Each is drawn from the
+/// seed among the trades the day's takings cover.
+const SEEDED_REFUNDS: &[SeededRefund] = &[
+    SeededRefund {
+        back: 2,
+        of_back: 2,
+        percent: 50,
+        reason: "顾客退货",
+    },
+    SeededRefund {
+        back: 1,
+        of_back: 2,
+        percent: 100,
+        reason: "顾客取消订单",
+    },
+];
+
+/// A seeded refund: made on the day `back` days before the first day, of a
+/// trade of the day `of_back` days before, `percent` of it.
+struct SeededRefund {
+    back: i64,
+    of_back: i64,
+    percent: u32,
+    reason: &'static str,
+}
+
+fn seed_refund(
+    state: &AppState,
+    conn: &Connection,
+    merchant_id: &str,
+    today: NaiveDate,
+    r: &SeededRefund,
+) -> Result<(), ApiError> {
+    let (Some(day), Some(of_day)) = (
+        today.checked_sub_days(chrono::Days::new(r.back.unsigned_abs())),
+        today.checked_sub_days(chrono::Days::new(r.of_back.unsigned_abs())),
+    ) else {
+        return Ok(());
+    };
+    let at = day_start(day) + 21 * 3600 + 30 * 60;
+    let takings = day_totals(conn, merchant_id, &day_of(at))?.net();
+    let mut stmt = conn.prepare(
+        "SELECT trade_id, amount - refunded FROM dom_trades
+         WHERE merchant_id = ?1 AND day = ?2 AND refunded < amount AND amount - refunded <= ?3
+         ORDER BY seq",
+    )?;
+    let candidates = stmt
+        .query_map(
+            params![merchant_id, day_of(day_start(of_day)), takings],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut rng =
+        generator::refund_rng(state.seed(), merchant_id, u64::MAX - r.back.unsigned_abs());
+    if let Some(drawn) = generator::draw_refund(&mut rng, candidates.len()) {
+        let drawn = generator::DrawnRefund {
+            percent: r.percent,
+            reason: r.reason,
+            ..drawn
+        };
+        refund_drawn(state, conn, merchant_id, &candidates, drawn, at, true)?;
+    }
+    Ok(())
+}
+
 /// Seeding: `per_day` trades on each of the `days` days before the one of
-/// `start`, spread over opening hours (08:00–21:00), each day settled.
+/// `start`, spread over opening hours (08:00–21:00), the seeded refunds
+/// ([`SEEDED_REFUNDS`]), each day settled.
 pub(crate) fn seed_history(
     state: &AppState,
     merchant_id: &str,
@@ -392,6 +461,12 @@ pub(crate) fn seed_history(
             for i in 0..i64::from(per_day) {
                 let at = open + i * step + (i * 7919) % step.max(1);
                 make(state, &tx, &p, &TradeOptions::default(), at, true)?;
+            }
+            for r in SEEDED_REFUNDS
+                .iter()
+                .filter(|r| r.back == back && r.of_back <= days)
+            {
+                seed_refund(state, &tx, merchant_id, today, r)?;
             }
             super::settlements::settle_with(
                 state,
@@ -608,15 +683,10 @@ fn refund_wire(r: &Row<'_>) -> rusqlite::Result<(i64, i64, Refund)> {
 
 const REFUND_COLUMNS: &str = "seq, refund_id, trade_id, amount, fee_returned, reason, created_at";
 
-/// `POST /v1/trades/{trade_id}/refunds`.
-pub async fn refund(
-    State(state): State<AppState>,
-    Merchant(merchant_id): Merchant,
-    Path(trade_id): Path<String>,
-    JsonBody(req): JsonBody<RefundRequest>,
-) -> Result<Json<TradeRefunded>, ApiError> {
-    let mut problems = Vec::new();
-    let amount = match Amount::parse(&req.amount) {
+/// A refund's amount as asked for: above zero, a valid amount; wrong ones
+/// are added to `problems`.
+pub(crate) fn refund_amount(text: &str, problems: &mut Vec<FieldError>) -> Option<Amount> {
+    match Amount::parse(text) {
         Ok(a) if a.is_zero() => {
             problems.push(FieldError {
                 field: "amount".to_owned(),
@@ -634,86 +704,217 @@ pub async fn refund(
             }
             None
         }
-    };
-    let reason = req
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
-    if let Some(r) = reason {
-        if r.chars().count() > REASON_MAX {
-            problems.push(FieldError {
-                field: "reason".to_owned(),
-                code: wire::FIELD_TOO_LONG.code.to_owned(),
-            });
-        } else if r.chars().any(char::is_control) {
-            problems.push(FieldError {
-                field: "reason".to_owned(),
-                code: wire::FIELD_INVALID.code.to_owned(),
-            });
-        }
     }
+}
+
+/// A refund's reason as asked for: trimmed, empty is none, at most
+/// [`REASON_MAX`] characters and no control characters (else added to
+/// `problems`).
+pub(crate) fn refund_reason(text: Option<&str>, problems: &mut Vec<FieldError>) -> Option<String> {
+    let r = text.map(str::trim).filter(|r| !r.is_empty())?;
+    if r.chars().count() > REASON_MAX {
+        problems.push(FieldError {
+            field: "reason".to_owned(),
+            code: wire::FIELD_TOO_LONG.code.to_owned(),
+        });
+    } else if r.chars().any(char::is_control) {
+        problems.push(FieldError {
+            field: "reason".to_owned(),
+            code: wire::FIELD_INVALID.code.to_owned(),
+        });
+    }
+    Some(r.to_owned())
+}
+
+/// Refunds `amount` fen (`None`: whatever is left) of the merchant's trade
+/// inside the caller's transaction, at `at` (the refund counts in that
+/// day), and emits `trade.refunded` unless `quiet`. Every refund, the
+/// merchant's, the sandbox control's, the stream's and the seeded ones,
+/// comes through here. Refused before anything is written: 404
+/// `resource.not_found`, 409 `refund.exceeds_refundable`, 409
+/// `refund.insufficient_balance`.
+pub fn refund_with(
+    state: &AppState,
+    conn: &Connection,
+    merchant_id: &str,
+    trade_id: &str,
+    amount: Option<i64>,
+    reason: Option<&str>,
+    at: i64,
+    quiet: bool,
+) -> Result<TradeRefunded, ApiError> {
+    let day = day_of(at);
+    let t = load_trade(conn, merchant_id, trade_id)?.ok_or_else(ApiError::not_found)?;
+    let refund_fen = amount.unwrap_or(t.amount - t.refunded);
+    let back = ledger::fee_returned(t.amount, t.fee, t.refunded, t.fee_returned, refund_fen)
+        .ok_or_else(|| ApiError::new(&wire::REFUND_EXCEEDS_REFUNDABLE))?;
+    let totals = day_totals(conn, merchant_id, &day)?;
+    if !ledger::refund_fits(&totals, refund_fen, back) {
+        return Err(ApiError::new(&wire::REFUND_INSUFFICIENT_BALANCE));
+    }
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM dom_refunds WHERE trade_id = ?1",
+        params![trade_id],
+        |r| r.get(0),
+    )?;
+    let refund_id = {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(b"merchant-sandbox refund v1\0");
+        ctx.update(&state.seed().to_be_bytes());
+        ctx.update(trade_id.as_bytes());
+        ctx.update(&count.to_be_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        let mut rng = ChaCha8Rng::from_seed(key);
+        format!(
+            "R{}{:012}",
+            day.replace('-', ""),
+            rng.random_range(0..1_000_000_000_000u64)
+        )
+    };
+    conn.execute(
+        "INSERT INTO dom_refunds (refund_id, trade_id, merchant_id, amount, fee_returned, reason, created_at, day)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![refund_id, trade_id, merchant_id, refund_fen, back, reason, at, day],
+    )?;
+    conn.execute(
+        "UPDATE dom_trades SET refunded = refunded + ?2, fee_returned = fee_returned + ?3 WHERE seq = ?1",
+        params![t.seq, refund_fen, back],
+    )?;
+    let trade = load_trade(conn, merchant_id, trade_id)?
+        .ok_or_else(|| ApiError::internal("trade just refunded"))?
+        .trade;
+    let refund = conn
+        .query_row(
+            &format!("SELECT {REFUND_COLUMNS} FROM dom_refunds WHERE refund_id = ?1"),
+            params![refund_id],
+            refund_wire,
+        )?
+        .2;
+    let done = TradeRefunded { trade, refund };
+    if !quiet {
+        let body = serde_json::to_value(&done)
+            .map_err(|e| ApiError::internal(format!("refund json: {e}")))?;
+        state.emit_with(conn, merchant_id, event_types::TRADE_REFUNDED, body)?;
+    }
+    Ok(done)
+}
+
+/// `POST /v1/trades/{trade_id}/refunds`.
+pub async fn refund(
+    State(state): State<AppState>,
+    Merchant(merchant_id): Merchant,
+    Path(trade_id): Path<String>,
+    JsonBody(req): JsonBody<RefundRequest>,
+) -> Result<Json<TradeRefunded>, ApiError> {
+    let mut problems = Vec::new();
+    let amount = refund_amount(&req.amount, &mut problems);
+    let reason = refund_reason(req.reason.as_deref(), &mut problems);
     let Some(amount) = amount.filter(|_| problems.is_empty()) else {
         return Err(ApiError::fields(problems));
     };
-    let refund_fen = amount.to_fen();
     let now = state.now_unix();
-    let today = day_of(now);
     state.db(|conn| {
         let tx = conn.transaction()?;
-        let t = load_trade(&tx, &merchant_id, &trade_id)?.ok_or_else(ApiError::not_found)?;
-        let back = ledger::fee_returned(t.amount, t.fee, t.refunded, t.fee_returned, refund_fen)
-            .ok_or_else(|| ApiError::new(&wire::REFUND_EXCEEDS_REFUNDABLE))?;
-        let day = day_totals(&tx, &merchant_id, &today)?;
-        if !ledger::refund_fits(&day, refund_fen, back) {
-            return Err(ApiError::new(&wire::REFUND_INSUFFICIENT_BALANCE));
-        }
-        let count: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM dom_refunds WHERE trade_id = ?1",
-            params![trade_id],
-            |r| r.get(0),
+        let done = refund_with(
+            &state,
+            &tx,
+            &merchant_id,
+            &trade_id,
+            Some(amount.to_fen()),
+            reason.as_deref(),
+            now,
+            false,
         )?;
-        let refund_id = {
-            let mut ctx = digest::Context::new(&digest::SHA256);
-            ctx.update(b"merchant-sandbox refund v1\0");
-            ctx.update(&state.seed().to_be_bytes());
-            ctx.update(trade_id.as_bytes());
-            ctx.update(&count.to_be_bytes());
-            let mut key = [0u8; 32];
-            key.copy_from_slice(ctx.finish().as_ref());
-            let mut rng = ChaCha8Rng::from_seed(key);
-            format!(
-                "R{}{:012}",
-                today.replace('-', ""),
-                rng.random_range(0..1_000_000_000_000u64)
-            )
-        };
-        tx.execute(
-            "INSERT INTO dom_refunds (refund_id, trade_id, merchant_id, amount, fee_returned, reason, created_at, day)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![refund_id, trade_id, merchant_id, refund_fen, back, reason, now, today],
-        )?;
-        tx.execute(
-            "UPDATE dom_trades SET refunded = refunded + ?2, fee_returned = fee_returned + ?3 WHERE seq = ?1",
-            params![t.seq, refund_fen, back],
-        )?;
-        let trade = load_trade(&tx, &merchant_id, &trade_id)?
-            .ok_or_else(|| ApiError::internal("trade just refunded"))?
-            .trade;
-        let refund = tx
-            .query_row(
-                &format!("SELECT {REFUND_COLUMNS} FROM dom_refunds WHERE refund_id = ?1"),
-                params![refund_id],
-                refund_wire,
-            )?
-            .2;
-        let done = TradeRefunded { trade, refund };
-        let body = serde_json::to_value(&done)
-            .map_err(|e| ApiError::internal(format!("refund json: {e}")))?;
-        state.emit_with(&tx, &merchant_id, event_types::TRADE_REFUNDED, body)?;
         tx.commit()?;
         Ok(Json(done))
     })
+}
+
+/// The merchant's latest [`generator::REFUND_RECENT`] trades with something
+/// left to refund (newest first, no anomalous ones, none of `except`): their
+/// ids and the fen left.
+fn refund_candidates(
+    conn: &Connection,
+    merchant_id: &str,
+    except: &[&str],
+) -> Result<Vec<(String, i64)>, ApiError> {
+    let mut stmt = conn.prepare(
+        "SELECT trade_id, amount - refunded FROM dom_trades
+         WHERE merchant_id = ?1 AND refunded < amount AND anomaly IS NULL
+         ORDER BY seq DESC LIMIT ?2",
+    )?;
+    let limit = i64::try_from(generator::REFUND_RECENT + except.len()).unwrap_or(i64::MAX);
+    let rows = stmt
+        .query_map(params![merchant_id, limit], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows
+        .into_iter()
+        .filter(|(id, _)| !except.contains(&id.as_str()))
+        .take(generator::REFUND_RECENT)
+        .collect())
+}
+
+/// The steady stream's refunds: after the stream made `made`, one time in
+/// 20 it also refunds one of the merchant's latest earlier trades (see
+/// [`generator`]), as much as drawn but never more than the day's takings
+/// cover, emitting `trade.refunded`. The chance is drawn from the
+/// merchant's trade draw count, so the same seed and requests give the same
+/// refunds.
+pub fn stream_refund(
+    state: &AppState,
+    conn: &Connection,
+    merchant_id: &str,
+    made: &[Trade],
+    at: i64,
+) -> Result<Option<TradeRefunded>, ApiError> {
+    let draws: i64 = conn.query_row(
+        "SELECT trade_draws FROM dom_merchants WHERE merchant_id = ?1",
+        params![merchant_id],
+        |r| r.get(0),
+    )?;
+    let except: Vec<&str> = made.iter().map(|t| t.trade_id.as_str()).collect();
+    let candidates = refund_candidates(conn, merchant_id, &except)?;
+    let mut rng =
+        generator::refund_rng(state.seed(), merchant_id, u64::try_from(draws).unwrap_or(0));
+    let Some(drawn) = generator::draw_stream_refund(&mut rng, candidates.len()) else {
+        return Ok(None);
+    };
+    refund_drawn(state, conn, merchant_id, &candidates, drawn, at, false)
+}
+
+/// Refunds the drawn candidate at `at`, capped to the day's net (so that it
+/// always fits); nothing when the day has no takings to pay it from.
+fn refund_drawn(
+    state: &AppState,
+    conn: &Connection,
+    merchant_id: &str,
+    candidates: &[(String, i64)],
+    drawn: generator::DrawnRefund,
+    at: i64,
+    quiet: bool,
+) -> Result<Option<TradeRefunded>, ApiError> {
+    let Some((trade_id, left)) = candidates.get(drawn.pick) else {
+        return Ok(None);
+    };
+    let takings = day_totals(conn, merchant_id, &day_of(at))?.net();
+    let fen = generator::refund_fen(*left, drawn.percent).min(takings);
+    if fen <= 0 {
+        return Ok(None);
+    }
+    refund_with(
+        state,
+        conn,
+        merchant_id,
+        trade_id,
+        Some(fen),
+        Some(drawn.reason),
+        at,
+        quiet,
+    )
+    .map(Some)
 }
 
 /// The query of `GET /v1/refunds`.
