@@ -99,30 +99,31 @@ fn serde_field_error<E: std::fmt::Display>(
     path: &serde_path_to_error::Path,
     inner: &E,
 ) -> FieldError {
-    // serde says which field is missing/unknown only in its message; the
-    // message may also quote the value, which never leaves this function.
-    let text = inner.to_string();
-    let named = ["missing field `", "unknown field `"]
+    let path = path.to_string();
+    FieldError {
+        field: field_named(if path == "." { "" } else { &path }, &inner.to_string()),
+        code: codes::REQUEST_FIELD_INVALID.code.to_owned(),
+    }
+}
+
+/// The field a serde refusal is about: `path` (where the deserializer was,
+/// empty at the top) and the field serde names in its message `text`
+/// (missing, unknown or repeated). The message may also quote the value,
+/// which never leaves this function.
+fn field_named(path: &str, text: &str) -> String {
+    let named = ["missing field `", "unknown field `", "duplicate field `"]
         .iter()
         .find_map(|p| {
             text.split_once(p)
                 .and_then(|(_, rest)| rest.split_once('`'))
         })
         .map(|(name, _)| name.to_owned());
-    let mut field = path.to_string();
-    if field == "." {
-        field.clear();
-    }
-    if let Some(name) = named {
-        field = if field.is_empty() {
-            name
-        } else {
-            format!("{field}.{name}")
-        };
-    }
-    FieldError {
-        field,
-        code: codes::REQUEST_FIELD_INVALID.code.to_owned(),
+    match named {
+        Some(name) if path.is_empty() => name,
+        // Some deserializers already step into the field they name.
+        Some(name) if path == name || path.ends_with(&format!(".{name}")) => path.to_owned(),
+        Some(name) => format!("{path}.{name}"),
+        None => path.to_owned(),
     }
 }
 
@@ -169,17 +170,53 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// The query string as `T`, refused with `request.field_invalid`.
+/// The query string as `T`, refused with `request.field_invalid` naming the
+/// offending parameter in `fields` (unknown, repeated, missing or of the
+/// wrong form); a query that names none is refused without `fields`.
 #[derive(Debug, Clone)]
 pub struct QueryParams<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| QueryParams(q.0))
-            .map_err(|_| ApiError::new(&codes::REQUEST_FIELD_INVALID).detail("query"))
+        query_params(&parts.uri).map(QueryParams)
     }
+}
+
+/// Parses the query of `uri` as `T`.
+fn query_params<T: DeserializeOwned>(uri: &axum::http::Uri) -> Result<T, ApiError> {
+    let rejection = match axum::extract::Query::<T>::try_from_uri(uri) {
+        Ok(q) => return Ok(q.0),
+        Err(rejection) => rejection,
+    };
+    // axum reports "…: <path>: <serde message>" (the path only when the
+    // deserializer was inside a field); neither part leaves this function
+    // but the field's name.
+    let text = rejection.body_text();
+    let text = text
+        .split_once("query string: ")
+        .map(|(_, rest)| rest)
+        .unwrap_or(&text);
+    let (path, message) = match text.split_once(": ") {
+        Some((path, message))
+            if !path.is_empty()
+                && path
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c)) =>
+        {
+            (path, message)
+        }
+        _ => ("", text),
+    };
+    let field = field_named(path, message);
+    if field.is_empty() {
+        return Err(ApiError::new(&codes::REQUEST_FIELD_INVALID).detail("query"));
+    }
+    Err(ApiError::fields(vec![FieldError {
+        field,
+        code: codes::REQUEST_FIELD_INVALID.code.to_owned(),
+    }])
+    .detail("query"))
 }
 
 /// The guard (layered with `route_layer`, so it runs for matched routes).
@@ -572,5 +609,59 @@ async fn idempotent(
             }
             Ok(Response::from_parts(res_parts, Body::from(bytes)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Q {
+        limit: Option<u32>,
+        cursor: Option<String>,
+        must: Option<String>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Required {
+        date: String,
+    }
+
+    fn refused<T: DeserializeOwned + std::fmt::Debug>(uri: &str) -> ApiError {
+        let uri: axum::http::Uri = uri.parse().unwrap();
+        query_params::<T>(&uri).unwrap_err()
+    }
+
+    fn field_of(e: &ApiError) -> Vec<&str> {
+        e.fields.iter().map(|f| f.field.as_str()).collect()
+    }
+
+    #[test]
+    fn a_refused_query_names_its_parameter() {
+        let uri: axum::http::Uri = "/v1/x?limit=5&cursor=c".parse().unwrap();
+        let q: Q = query_params(&uri).unwrap();
+        assert_eq!(q.limit, Some(5));
+        for (uri, field) in [
+            ("/v1/x?foo=1", "foo"),
+            ("/v1/x?limit=1&limit=2", "limit"),
+            ("/v1/x?cursor=a&cursor=b", "cursor"),
+            ("/v1/x?limit=abc", "limit"),
+            ("/v1/x?limit=-1", "limit"),
+        ] {
+            let e = refused::<Q>(uri);
+            assert_eq!(e.code, codes::REQUEST_FIELD_INVALID, "{uri}");
+            assert_eq!(field_of(&e), [field], "{uri}");
+            assert!(
+                e.fields
+                    .iter()
+                    .all(|f| f.code == codes::REQUEST_FIELD_INVALID.code)
+            );
+        }
+        let e = refused::<Required>("/v1/x");
+        assert_eq!(field_of(&e), ["date"]);
     }
 }

@@ -568,3 +568,29 @@ async fn one_device_cannot_fill_the_nonce_cache() {
         "refused requests spend no nonce slot"
     );
 }
+
+#[tokio::test]
+async fn unknown_and_repeated_query_parameters_are_named() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let app = App::ready(&sandbox, "13912345654").await;
+    for (path, field) in [
+        ("/v1/trades?foo=1", "foo"),
+        ("/v1/trades?limit=1&limit=2", "limit"),
+        ("/v1/refunds?cursor=a&cursor=b", "cursor"),
+    ] {
+        let e = app
+            .get(path)
+            .await
+            .expect_error(400, "request.field_invalid");
+        let fields = e.fields.unwrap_or_default();
+        assert_eq!(fields.len(), 1, "{path}");
+        assert_eq!(fields[0].field, field, "{path}");
+        assert_eq!(fields[0].code, "request.field_invalid", "{path}");
+    }
+    // The open controls name theirs too.
+    let e = app
+        .open_get("/sandbox/sms?phone=13912345654&phone=13912345655")
+        .await
+        .expect_error(400, "request.field_invalid");
+    assert_eq!(e.fields.unwrap_or_default()[0].field, "phone");
+}
