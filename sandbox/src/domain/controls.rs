@@ -305,9 +305,11 @@ pub async fn refund_trade(
             &state,
             &tx,
             &req.merchant_id,
-            &req.trade_id,
-            amount,
-            reason.as_deref(),
+            trades::RefundAsk {
+                trade_id: &req.trade_id,
+                amount,
+                reason: reason.as_deref(),
+            },
             now,
             false,
         )?;

@@ -726,7 +726,16 @@ pub(crate) fn refund_reason(text: Option<&str>, problems: &mut Vec<FieldError>) 
     Some(r.to_owned())
 }
 
-/// Refunds `amount` fen (`None`: whatever is left) of the merchant's trade
+/// A refund to make: of which trade, how many fen (`None`: whatever is left
+/// of it), and why.
+#[derive(Debug, Clone, Copy)]
+pub struct RefundAsk<'a> {
+    pub trade_id: &'a str,
+    pub amount: Option<i64>,
+    pub reason: Option<&'a str>,
+}
+
+/// Refunds what `ask` says of the merchant's trade
 /// inside the caller's transaction, at `at` (the refund counts in that
 /// day), and emits `trade.refunded` unless `quiet`. Every refund, the
 /// merchant's, the sandbox control's, the stream's and the seeded ones,
@@ -737,12 +746,15 @@ pub fn refund_with(
     state: &AppState,
     conn: &Connection,
     merchant_id: &str,
-    trade_id: &str,
-    amount: Option<i64>,
-    reason: Option<&str>,
+    ask: RefundAsk<'_>,
     at: i64,
     quiet: bool,
 ) -> Result<TradeRefunded, ApiError> {
+    let RefundAsk {
+        trade_id,
+        amount,
+        reason,
+    } = ask;
     let day = day_of(at);
     let t = load_trade(conn, merchant_id, trade_id)?.ok_or_else(ApiError::not_found)?;
     let refund_fen = amount.unwrap_or(t.amount - t.refunded);
@@ -820,9 +832,11 @@ pub async fn refund(
             &state,
             &tx,
             &merchant_id,
-            &trade_id,
-            Some(amount.to_fen()),
-            reason.as_deref(),
+            RefundAsk {
+                trade_id: &trade_id,
+                amount: Some(amount.to_fen()),
+                reason: reason.as_deref(),
+            },
             now,
             false,
         )?;
@@ -908,9 +922,11 @@ fn refund_drawn(
         state,
         conn,
         merchant_id,
-        trade_id,
-        Some(fen),
-        Some(drawn.reason),
+        RefundAsk {
+            trade_id,
+            amount: Some(fen),
+            reason: Some(drawn.reason),
+        },
         at,
         quiet,
     )
