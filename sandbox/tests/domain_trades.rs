@@ -42,7 +42,10 @@ async fn run(seed: u64) -> (Value, Vec<Value>, Vec<Value>, Vec<Value>) {
     let sandbox = start(fixed_clock(seed)).await;
     let shop = App::ready(&sandbox, "13800000001").await;
     let inventory = ok(shop.open_get("/sandbox/terminals").await).json();
-    let history: Vec<Value> = all_trades(&shop, "").await.iter().map(timeless).collect();
+    let mut history: Vec<Value> = all_trades(&shop, "").await.iter().map(timeless).collect();
+    // The seeded refunds, after the trades.
+    let refunds: Vec<Refund> = all_pages(&shop, "/v1/refunds", "", 200).await.0;
+    history.extend(refunds.iter().map(|r| serde_json::to_value(r).unwrap()));
     let settlements: Vec<Value> = all_pages::<Value>(&shop, "/v1/settlements", "", 200)
         .await
         .0
@@ -67,8 +70,9 @@ async fn the_same_seed_gives_the_same_data_another_seed_other_data() {
     assert_eq!(a.1, b.1, "seeded history");
     assert_eq!(a.2, b.2, "seeded settlements");
     assert_eq!(a.3, b.3, "generated trades");
-    // The seeded shop: 12 trades on each of the 3 days before, each day settled.
-    assert_eq!(a.1.len(), 36);
+    // The seeded shop: 12 trades on each of the 3 days before, 2 refunds,
+    // each day settled.
+    assert_eq!(a.1.len(), 36 + 2);
     assert_eq!(a.2.len(), 3);
     assert_eq!(a.3.len(), 20);
     let c = run(8).await;
