@@ -1,6 +1,7 @@
 //! docs/platform-api.md and the contract's route table (which the sandbox's
 //! router and guard are built from) must agree: an endpoint documented but
-//! not in the table, in the table but not documented, or in the table but not
+//! not in the table, in the table but not documented, documented with
+//! another access or idempotency than the table's, or in the table but not
 //! served, fails here. (A route served but not in the table is refused by the
 //! guard with 500 `server.internal`: see the unit test in src/server.rs.)
 
@@ -23,17 +24,88 @@ fn doc() -> String {
     .expect("docs/platform-api.md exists")
 }
 
-/// Every `### METHOD /path` (or `####`) heading of the doc.
+/// One endpoint as the doc describes it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Documented {
+    method: String,
+    path: String,
+    /// The phrase after `Access:` up to its full stop, whitespace collapsed;
+    /// `None` when the section has no Access line.
+    access: Option<String>,
+    /// Whether the section marks the endpoint **Idempotent**.
+    idempotent: bool,
+}
+
+/// Every `### METHOD /path` (or `####`) heading of the doc, with its
+/// section's text up to the next heading.
+fn documented_endpoints(doc: &str) -> Vec<Documented> {
+    let lines: Vec<&str> = doc.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(rest) = line.strip_prefix("###") else {
+            continue;
+        };
+        let Some(rest) = rest.trim_start_matches('#').strip_prefix(' ') else {
+            continue;
+        };
+        let Some((method, path)) = rest.split_once(' ') else {
+            continue;
+        };
+        let known = ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method);
+        if !(known && path.starts_with('/') && !path.contains(' ')) {
+            continue;
+        }
+        let section: Vec<&str> = lines[i + 1..]
+            .iter()
+            .take_while(|l| !l.starts_with('#'))
+            .copied()
+            .collect();
+        // Lines wrap anywhere: read the section as one run of words.
+        let text = section
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut accesses = text.split("Access: ").skip(1).map(|after| {
+            after
+                .split_once('.')
+                .map(|(phrase, _)| phrase)
+                .unwrap_or(after)
+                .to_owned()
+        });
+        let access = accesses.next();
+        assert!(
+            accesses.next().is_none(),
+            "{method} {path}: more than one Access line"
+        );
+        out.push(Documented {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            access,
+            idempotent: text.contains("**Idempotent"),
+        });
+    }
+    out
+}
+
+/// The doc's words for each kind of access. An endpoint without an Access
+/// line is open (the sandbox-only controls, which the doc says take no
+/// signature and no session).
+fn access_of(phrase: Option<&str>) -> Option<Access> {
+    match phrase {
+        None | Some("open") => Some(Access::Open),
+        Some("device (new allowed)") => Some(Access::DeviceOrNew),
+        Some("device (no session header needed)") => Some(Access::Device),
+        Some("session, any device") => Some(Access::SessionAnyDevice),
+        Some("session") => Some(Access::Session),
+        Some(_) => None,
+    }
+}
+
 fn documented_routes(doc: &str) -> Vec<(String, String)> {
-    doc.lines()
-        .filter_map(|line| {
-            let rest = line.strip_prefix("###")?.trim_start_matches('#');
-            let rest = rest.strip_prefix(' ')?;
-            let (method, path) = rest.split_once(' ')?;
-            let known = ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method);
-            (known && path.starts_with('/') && !path.contains(' '))
-                .then(|| (method.to_owned(), path.to_owned()))
-        })
+    documented_endpoints(doc)
+        .into_iter()
+        .map(|d| (d.method, d.path))
         .collect()
 }
 
@@ -56,6 +128,89 @@ fn the_doc_lists_exactly_the_contracts_routes() {
         "routes not documented: {missing_in_doc:?}; documented but not in the contract: {missing_in_table:?}"
     );
     assert!(table.len() >= routes::INFRASTRUCTURE.len());
+}
+
+#[test]
+fn the_doc_gives_each_route_the_tables_access_and_idempotency() {
+    let documented = documented_endpoints(&doc());
+    let mut drift = Vec::new();
+    for d in &documented {
+        let Some(route) = routes::all().find(|r| r.method == d.method && r.path == d.path) else {
+            continue; // the_doc_lists_exactly_the_contracts_routes says so
+        };
+        let what = format!("{} {}", d.method, d.path);
+        match access_of(d.access.as_deref()) {
+            None => drift.push(format!("{what}: unknown Access phrase {:?}", d.access)),
+            Some(access) if access != route.access => drift.push(format!(
+                "{what}: the doc says {:?} ({access:?}), the table {:?}",
+                d.access, route.access
+            )),
+            Some(_) => {}
+        }
+        if d.idempotent != route.idempotent {
+            drift.push(format!(
+                "{what}: the doc says idempotent={}, the table {}",
+                d.idempotent, route.idempotent
+            ));
+        }
+    }
+    assert!(
+        drift.is_empty(),
+        "the doc and the route table differ:\n{}",
+        drift.join("\n")
+    );
+    // The parser reads what it should: every kind of access and both
+    // markings occur.
+    for access in [
+        Access::Open,
+        Access::DeviceOrNew,
+        Access::Device,
+        Access::SessionAnyDevice,
+        Access::Session,
+    ] {
+        assert!(
+            documented
+                .iter()
+                .any(|d| access_of(d.access.as_deref()) == Some(access)),
+            "no endpoint documented as {access:?}"
+        );
+    }
+    assert!(documented.iter().any(|d| d.idempotent));
+    assert!(documented.iter().any(|d| !d.idempotent));
+}
+
+#[test]
+fn the_section_parser_reads_wrapped_access_lines_and_markers() {
+    let doc = "## X\n\n### POST /v1/a\n\nDoes a. Access:\nsession, any\ndevice.\n**Idempotent.** More.\n\n#### GET /sandbox/b\n\nOpen.\n\n### GET /v1/c\n\nAccess: session. Not marked.\n";
+    let got = documented_endpoints(doc);
+    assert_eq!(
+        got,
+        vec![
+            Documented {
+                method: "POST".into(),
+                path: "/v1/a".into(),
+                access: Some("session, any device".into()),
+                idempotent: true,
+            },
+            Documented {
+                method: "GET".into(),
+                path: "/sandbox/b".into(),
+                access: None,
+                idempotent: false,
+            },
+            Documented {
+                method: "GET".into(),
+                path: "/v1/c".into(),
+                access: Some("session".into()),
+                idempotent: false,
+            },
+        ]
+    );
+    assert_eq!(
+        access_of(got[0].access.as_deref()),
+        Some(Access::SessionAnyDevice)
+    );
+    assert_eq!(access_of(Some("sessions")), None);
 }
 
 #[test]
