@@ -6,8 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use merchant_contract::envelope::SignedPush;
+use merchant_contract::wire::sandbox::OutboxItem;
 use merchant_core::platform::transport::{Timeouts, http_client};
 use merchant_core::platform::{Endpoint, SpkiPin};
+use merchant_core::session::PushProvider;
 use merchant_core::store::{
     FileSecretStore, KEY_FILE, SecretStore, WrappedSecret, data_key_name, merchant_dir,
 };
@@ -81,18 +84,35 @@ impl Device {
     }
 }
 
-/// Reads the latest sign-in code the sandbox texted to `phone` through
-/// `GET /sandbox/sms`, over the same pinned transport the core uses.
-async fn sms_code(sb: &RunningSandbox, phone: &str) -> String {
+/// Calls a sandbox-only control (`/sandbox/*`, unsigned) over the same
+/// pinned transport the core uses: a GET, or a POST of `body`. Expects 200.
+async fn sandbox_control(
+    sb: &RunningSandbox,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
     let endpoint = Endpoint::parse(&sb.base_url).unwrap();
     let pins = sb.pin.iter().map(|p| SpkiPin::parse(p).unwrap()).collect();
     let http = http_client(&endpoint, pins, Timeouts::default()).unwrap();
-    let url = endpoint
-        .url(&format!("/sandbox/sms?phone={phone}&purpose=sign_in"))
-        .unwrap();
-    let resp = bounded(http.get(url).send()).await.unwrap();
-    assert_eq!(resp.status(), 200, "GET /sandbox/sms");
-    let sms: serde_json::Value = bounded(resp.json()).await.unwrap();
+    let url = endpoint.url(path).unwrap();
+    let request = match &body {
+        None => http.get(url),
+        Some(b) => http.post(url).json(b),
+    };
+    let resp = bounded(request.send()).await.unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    bounded(resp.json()).await.unwrap()
+}
+
+/// Reads the latest sign-in code the sandbox texted to `phone` through
+/// `GET /sandbox/sms`.
+async fn sms_code(sb: &RunningSandbox, phone: &str) -> String {
+    let sms = sandbox_control(
+        sb,
+        &format!("/sandbox/sms?phone={phone}&purpose=sign_in"),
+        None,
+    )
+    .await;
     let code = sms["code"].as_str().expect("the SMS has a code").to_owned();
     assert!(sms["text"].as_str().unwrap_or("").contains(&code));
     code
@@ -488,4 +508,80 @@ fn base64_decode(s: &str) -> Vec<u8> {
 fn base64_encode(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+#[tokio::test]
+async fn push_payloads_are_verified_once_and_tampering_is_refused() {
+    let sb = tls_sandbox().await;
+    let dev = Device::new();
+    let core = dev.core(&sb);
+    let signed = sign_in(&core, &sb, PHONE).await;
+    bounded(core.register_push_token(PushProvider::Fcm, " fcm:token_1-a.b ".to_owned()))
+        .await
+        .expect("push token registered");
+
+    let data = serde_json::json!({"trade_id": "T100", "amount": "12.30", "channel": "wechat"});
+    let emitted = sandbox_control(
+        &sb,
+        "/sandbox/events",
+        Some(serde_json::json!({
+            "merchant_id": signed.merchant_id,
+            "type": "trade.created",
+            "data": data,
+        })),
+    )
+    .await;
+    let event_id = emitted["event_id"].as_u64().expect("an event id");
+    let outbox = sandbox_control(
+        &sb,
+        &format!("/sandbox/outbox?merchant_id={}", signed.merchant_id),
+        None,
+    )
+    .await;
+    let items: Vec<OutboxItem> = serde_json::from_value(outbox["items"].clone()).unwrap();
+    let item = items
+        .iter()
+        .find(|i| i.event_id == event_id)
+        .expect("the event went to the push token");
+    assert_eq!(item.token, "fcm:token_1-a.b");
+
+    let event = core.verify_push(item.payload.clone()).expect("verified");
+    assert_eq!(event.event_type, "trade.created");
+    assert_eq!(event.event_id, event_id);
+    assert_eq!(
+        event.merchant_id.as_deref(),
+        Some(signed.merchant_id.as_str())
+    );
+    let body: serde_json::Value = serde_json::from_str(&event.body_json).unwrap();
+    assert_eq!(body, data);
+    assert!(!event.occurred_at.is_empty());
+    assert!(event.timestamp > 0);
+
+    // The same payload again is a replay.
+    let err = core.verify_push(item.payload.clone()).unwrap_err();
+    assert_eq!(err.code(), "platform.push_replayed");
+    assert!(matches!(err, MerchantError::Integrity { .. }), "{err:?}");
+
+    // A changed body no longer matches its signature.
+    let mut tampered = SignedPush::parse(&item.payload).unwrap();
+    tampered.body = tampered.body.replace("12.30", "1230.00");
+    assert_ne!(
+        tampered.body,
+        SignedPush::parse(&item.payload).unwrap().body
+    );
+    let err = core.verify_push(tampered.to_json()).unwrap_err();
+    assert_eq!(err.code(), "platform.push_signature_invalid");
+    assert!(matches!(err, MerchantError::Integrity { .. }), "{err:?}");
+
+    // Not a payload at all.
+    let err = core.verify_push("{\"hello\":1}".to_owned()).unwrap_err();
+    assert_eq!(err.code(), "platform.push_malformed");
+
+    // A token the platform would refuse never leaves the device.
+    let err = bounded(core.register_push_token(PushProvider::Apns, "bad token".to_owned()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MerchantError::Input { .. }), "{err:?}");
+    assert_eq!(err.problems()[0].field, "token");
+    sb.shutdown().await;
 }

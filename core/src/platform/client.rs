@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 
 use super::transport::{self, Timeouts};
 use super::{Backoff, Endpoint, SpkiPin};
-use crate::error::{Error, ErrorKind, Problem, Result, current_language};
+use crate::error::{Code, Error, ErrorKind, Problem, Result, current_language};
 use merchant_contract::wire::ErrorBody;
 
 /// The longest response body the client reads.
@@ -142,20 +142,26 @@ impl Reply {
     /// serde's message: that can quote the value, and a value may be an ID
     /// or card number.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        let malformed = |e: &serde_json::Error, path: &str| {
-            Error::new(&super::RESPONSE_MALFORMED).detail(format!(
-                "{:?} mismatch at `{path}` (line {}, column {})",
-                e.classify(),
-                e.line(),
-                e.column()
-            ))
-        };
-        let mut de = serde_json::Deserializer::from_slice(&self.body);
-        let value = serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| malformed(e.inner(), &e.path().to_string()))?;
-        de.end().map_err(|e| malformed(&e, "end"))?;
-        Ok(value)
+        decode(&self.body, &super::RESPONSE_MALFORMED)
     }
+}
+
+/// `body` as `T`, or `code` whose detail names where and what kind of
+/// mismatch it was, never serde's message (that can quote personal data).
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], code: &Code) -> Result<T> {
+    let malformed = |e: &serde_json::Error, path: &str| {
+        Error::new(code).detail(format!(
+            "{:?} mismatch at `{path}` (line {}, column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| malformed(e.inner(), &e.path().to_string()))?;
+    de.end().map_err(|e| malformed(&e, "end"))?;
+    Ok(value)
 }
 
 /// The client. Cheap to share (`Arc`); one per core.
@@ -309,13 +315,31 @@ impl PlatformClient {
         }
         sig.verify(&self.config.platform_key, body)
             .map_err(|e| Error::new(&super::RESPONSE_SIGNATURE_INVALID).detail(e.to_string()))?;
+        self.fresh_and_unused(
+            sig.timestamp,
+            &sig.nonce_str,
+            &super::RESPONSE_STALE,
+            &super::RESPONSE_REPLAYED,
+        )
+    }
+
+    /// Checks that a verified `timestamp` is within the freshness window and
+    /// that `nonce` was not seen in it (responses and push payloads share
+    /// the cache), then remembers the nonce.
+    pub(crate) fn fresh_and_unused(
+        &self,
+        timestamp: i64,
+        nonce: &str,
+        stale: &Code,
+        replayed: &Code,
+    ) -> Result<()> {
         let now = unix_now();
-        env::check_freshness(sig.timestamp, now).map_err(|_| Error::new(&super::RESPONSE_STALE))?;
+        env::check_freshness(timestamp, now).map_err(|_| Error::new(stale))?;
         let mut nonces = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
-        match nonces.check_and_insert(&sig.nonce_str, sig.timestamp, now) {
+        match nonces.check_and_insert(nonce, timestamp, now) {
             Ok(()) => Ok(()),
-            Err(EnvelopeError::Stale) => Err(Error::new(&super::RESPONSE_STALE)),
-            Err(e) => Err(Error::new(&super::RESPONSE_REPLAYED).detail(e.to_string())),
+            Err(EnvelopeError::Stale) => Err(Error::new(stale)),
+            Err(e) => Err(Error::new(replayed).detail(e.to_string())),
         }
     }
 }

@@ -5,6 +5,8 @@
 //! - [`backoff`]: full-jitter exponential backoff for idempotent retries.
 //!
 //! - [`client`]: signing, verification, retries, error mapping.
+//! - [`pending`]: idempotency keys of writes kept until their final answer.
+//! - [`push`]: verification of the platform's signed push payloads.
 //!
 //! Failures the client itself finds carry the `platform.*` codes below;
 //! refusals by the platform carry the platform's own code. [`CODES`] holds
@@ -18,12 +20,14 @@ pub mod client;
 mod client_tests;
 pub mod endpoint;
 pub mod pending;
+pub mod push;
 pub mod tls;
 pub mod transport;
 
 pub use backoff::Backoff;
 pub use client::{Call, PlatformClient, PlatformConfig, Reply};
 pub use endpoint::Endpoint;
+pub use push::VerifiedPush;
 pub use tls::{SpkiPin, pinned_client_config};
 pub use transport::Timeouts;
 
@@ -51,6 +55,10 @@ mod client_codes {
         APP_ID_INVALID = Input, "platform.app_id_invalid", "应用编号格式无效", "The app id is not valid";
         SIGNING_FAILED = Internal, "platform.signing_failed", "请求签名失败", "Signing the request failed";
         HEADER_INVALID = Internal, "platform.header_invalid", "请求头含有不允许的字符", "A request header holds characters that are not allowed";
+        PUSH_MALFORMED = Platform, "platform.push_malformed", "推送消息格式无法识别", "The push payload could not be understood";
+        PUSH_SIGNATURE_INVALID = Integrity, "platform.push_signature_invalid", "推送消息签名无效", "The push payload's signature is not valid";
+        PUSH_STALE = Integrity, "platform.push_stale", "推送消息时间戳超出允许范围", "The push payload's timestamp is outside the allowed window";
+        PUSH_REPLAYED = Integrity, "platform.push_replayed", "推送消息被重放", "The push payload was already received";
     }
 }
 pub use client_codes::*;

@@ -3,7 +3,8 @@
 //!
 //! - [`device`]: the device key (ECDSA P-256), wrapped by the SecretStore.
 //! - [`model`]: the records the app sees.
-//! - [`state`]: sign-in, refresh, registration, sign-out, and calls with the
+//! - [`state`]: sign-in, refresh, registration (of the device and of its
+//!   push token), push verification, sign-out, and calls with the
 //!   session for the other capabilities ([`SessionState::send`],
 //!   [`SessionState::send_keyed`], [`SessionState::merchant_store`]).
 
@@ -14,7 +15,7 @@ pub mod state;
 use crate::MerchantCore;
 use crate::error::MerchantError;
 
-pub use model::{DeviceInfo, RegisteredDevice, SignedIn, SmsCodeSent};
+pub use model::{DeviceInfo, PushEvent, PushProvider, RegisteredDevice, SignedIn, SmsCodeSent};
 pub(crate) use state::SessionState;
 
 // The session capability has no codes of its own: local session states use
@@ -80,6 +81,29 @@ impl MerchantCore {
     pub async fn devices(&self) -> Result<Vec<RegisteredDevice>, MerchantError> {
         let state = self.session_state();
         self.run(async move { state.devices().await }).await
+    }
+
+    /// Registers the app's push token (from FCM or APNs) for this device, so
+    /// the platform pushes the merchant's events to it. Call it again
+    /// whenever the provider hands the app a new token.
+    pub async fn register_push_token(
+        &self,
+        provider: PushProvider,
+        token: String,
+    ) -> Result<(), MerchantError> {
+        let state = self.session_state();
+        self.run(async move { state.register_push_token(provider.into(), &token).await })
+            .await
+    }
+
+    /// Verifies a push payload (the JSON text the platform sent through
+    /// FCM/APNs) against the platform key in the config: the signature over
+    /// the exact body, a timestamp within 300 s of now, and a payload not
+    /// seen before. Returns its event; a payload that fails a check is an
+    /// error (`platform.push_malformed`, `platform.push_signature_invalid`,
+    /// `platform.push_stale`, `platform.push_replayed`) and must be dropped.
+    pub fn verify_push(&self, payload: String) -> Result<PushEvent, MerchantError> {
+        Ok(self.session_state().verify_push(&payload)?.into())
     }
 
     /// Signs out: ends the session on the platform (when reachable) and wipes

@@ -129,6 +129,57 @@ impl From<wire::Device> for RegisteredDevice {
     }
 }
 
+/// Where the app's push token comes from (`register_push_token`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PushProvider {
+    /// Firebase Cloud Messaging (Android).
+    Fcm,
+    /// Apple Push Notification service (iOS).
+    Apns,
+}
+
+impl From<PushProvider> for wire::PushProvider {
+    fn from(p: PushProvider) -> Self {
+        match p {
+            PushProvider::Fcm => wire::PushProvider::Fcm,
+            PushProvider::Apns => wire::PushProvider::Apns,
+        }
+    }
+}
+
+/// A push payload the core verified (`verify_push`): signed by the
+/// platform key in the config, fresh, and not seen before.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PushEvent {
+    /// One of the documented event types, such as `trade.created`.
+    pub event_type: String,
+    /// Monotonic per merchant (the live stream's event id).
+    pub event_id: u64,
+    /// The merchant the event belongs to; `None` when the platform named none.
+    pub merchant_id: Option<String>,
+    /// When the platform signed the payload (unix seconds).
+    pub timestamp: i64,
+    /// When the event happened (RFC 3339).
+    pub occurred_at: String,
+    /// The event's record (a trade, a settlement, a terminal ...) as JSON text.
+    pub body_json: String,
+}
+
+impl From<crate::platform::VerifiedPush> for PushEvent {
+    fn from(v: crate::platform::VerifiedPush) -> Self {
+        let e = v.event;
+        PushEvent {
+            event_type: e.event_type,
+            event_id: e.event_id,
+            merchant_id: Some(e.merchant_id).filter(|m| !m.is_empty()),
+            timestamp: v.signed_at,
+            occurred_at: e.occurred_at,
+            // A `Value` always serialises.
+            body_json: e.data.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,10 @@ pub const REFRESH_MARGIN_SECS: i64 = 60;
 const TOKENS: &str = "session.tokens";
 /// The intent of the device registration write.
 const REGISTER_INTENT: &str = "devices.register";
+/// The intent of the push token registration write.
+const PUSH_TOKEN_INTENT: &str = "push_tokens.register";
+/// The longest push token the platform takes (docs/platform-api.md).
+const MAX_PUSH_TOKEN_LEN: usize = 4096;
 
 /// The session as sealed in the vault.
 #[derive(Clone, Serialize, Deserialize)]
@@ -467,6 +471,40 @@ impl SessionState {
         let reply = self.send(Call::get(routes::LIST_DEVICES.path)).await?;
         let page: wire::Page<wire::Device> = reply.json()?;
         Ok(page.items.into_iter().map(Into::into).collect())
+    }
+
+    /// `POST /v1/push-tokens`: where the platform pushes this device's
+    /// events. A keyed write: a retry, even after a restart, reuses the key.
+    pub async fn register_push_token(
+        &self,
+        provider: wire::PushProvider,
+        token: &str,
+    ) -> Result<()> {
+        let token = token.trim();
+        let fits = !token.is_empty()
+            && token.len() <= MAX_PUSH_TOKEN_LEN
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.'));
+        if !fits {
+            let code = merchant_contract_code("request.field_invalid");
+            return Err(Error::input(
+                &code,
+                vec![crate::error::Problem::new(&code, "token")],
+            ));
+        }
+        let body = wire::RegisterPushToken {
+            provider,
+            token: token.to_owned(),
+        };
+        let call = Call::post_json(routes::REGISTER_PUSH_TOKEN.path, &body)?;
+        let _: wire::Empty = self.send_keyed(PUSH_TOKEN_INTENT, call).await?.json()?;
+        Ok(())
+    }
+
+    /// Verifies a signed push payload with the configured platform key.
+    pub fn verify_push(&self, payload: &str) -> Result<crate::platform::VerifiedPush> {
+        self.client()?.verify_push(payload)
     }
 
     /// Ends the session on the platform (best effort) and wipes the
