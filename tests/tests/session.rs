@@ -510,6 +510,169 @@ fn base64_encode(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
+/// One request that went through a [`RecordingProxy`], and what came back.
+#[derive(Debug, Clone)]
+struct Exchange {
+    /// `POST /v1/push-tokens`.
+    request: String,
+    idempotency_key: Option<String>,
+    /// Whether the platform marked its answer as the replay of a first one.
+    replayed: bool,
+    /// Whether the proxy kept the answer from the core.
+    dropped: bool,
+}
+
+/// A loopback proxy in front of the sandbox that records every exchange and,
+/// while [`RecordingProxy::drop_answers_to`] names a request, lets that
+/// request reach the platform but closes the connection instead of passing
+/// the answer on (a lost answer).
+struct RecordingProxy {
+    url: String,
+    log: Arc<std::sync::Mutex<Vec<Exchange>>>,
+    drop: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl RecordingProxy {
+    async fn start(upstream: std::net::SocketAddr) -> RecordingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let drop = Arc::new(std::sync::Mutex::new(None::<String>));
+        let (l, d) = (log.clone(), drop.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (l, d) = (l.clone(), d.clone());
+                tokio::spawn(async move {
+                    let _ = record_one(client, upstream, l, d).await;
+                });
+            }
+        });
+        RecordingProxy { url, log, drop }
+    }
+
+    /// Loses the answers to `request` (such as `POST /v1/push-tokens`), or
+    /// none when `None`.
+    fn drop_answers_to(&self, request: Option<&str>) {
+        *self.drop.lock().unwrap() = request.map(str::to_owned);
+    }
+
+    /// The exchanges of `request`, in order.
+    fn exchanges(&self, request: &str) -> Vec<Exchange> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.request == request)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The value of header `name` in an HTTP message's head.
+fn header_of(message: &[u8], name: &str) -> Option<String> {
+    let end = find(message, b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&message[..end]).into_owned();
+    head.split("\r\n").skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
+    })
+}
+
+async fn record_one(
+    mut client: TcpStream,
+    upstream: std::net::SocketAddr,
+    log: Arc<std::sync::Mutex<Vec<Exchange>>>,
+    drop: Arc<std::sync::Mutex<Option<String>>>,
+) -> std::io::Result<()> {
+    let request = read_http_message(&mut client).await?;
+    let line = String::from_utf8_lossy(&request)
+        .split("\r\n")
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let request_name = line
+        .rsplit_once(' ')
+        .map_or(line.clone(), |(r, _)| r.to_owned());
+    let mut server = TcpStream::connect(upstream).await?;
+    server.write_all(&force_close(&request)).await?;
+    let mut response = Vec::new();
+    server.read_to_end(&mut response).await?;
+    let dropped = drop.lock().unwrap().as_deref() == Some(request_name.as_str());
+    log.lock().unwrap().push(Exchange {
+        request: request_name,
+        idempotency_key: header_of(&request, "idempotency-key"),
+        replayed: header_of(&response, "idempotent-replayed").as_deref() == Some("true"),
+        dropped,
+    });
+    if !dropped {
+        client.write_all(&response).await?;
+    }
+    client.shutdown().await
+}
+
+const PUSH_TOKENS: &str = "POST /v1/push-tokens";
+
+/// A keyed write whose answers are lost is kept pending with its key; the
+/// app restarts; trying again sends the same Idempotency-Key and the
+/// platform answers with its replay of the first write instead of doing it
+/// again.
+#[tokio::test]
+async fn a_keyed_write_retried_after_a_restart_reuses_its_key_and_is_replayed() {
+    let sb = sandbox(SandboxConfig::default()).await;
+    let proxy = RecordingProxy::start(sb.addr).await;
+    let dev = Device::new();
+    let config = CoreConfig {
+        platform_url: proxy.url.clone(),
+        platform_pin: None,
+        ..dev.config(&sb)
+    };
+    let core = dev.core_with(config.clone());
+    sign_in(&core, &sb, PHONE).await;
+
+    // Every answer to the registration is lost: the core retries it (the
+    // same key each time) and gives up with a network error.
+    proxy.drop_answers_to(Some(PUSH_TOKENS));
+    let err = bounded(core.register_push_token(PushProvider::Fcm, "fcm-token-1".to_owned()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MerchantError::Network { .. }), "{err:?}");
+    let lost = proxy.exchanges(PUSH_TOKENS);
+    assert_eq!(lost.len(), 4, "1 try + 3 retries: {lost:?}");
+    assert!(lost.iter().all(|e| e.dropped));
+    let key = lost[0].idempotency_key.clone().expect("a keyed write");
+    assert!(
+        lost.iter()
+            .all(|e| e.idempotency_key.as_deref() == Some(&key))
+    );
+    assert!(!lost[0].replayed, "the first try did the write");
+    assert!(lost[1..].iter().all(|e| e.replayed), "{lost:?}");
+
+    // The app restarts over the same data dir; the network is back.
+    drop(core);
+    proxy.drop_answers_to(None);
+    let core = dev.core_with(config);
+    bounded(core.register_push_token(PushProvider::Fcm, "fcm-token-1".to_owned()))
+        .await
+        .expect("registered");
+    let all = proxy.exchanges(PUSH_TOKENS);
+    assert_eq!(all.len(), 5, "{all:?}");
+    let retry = &all[4];
+    assert!(!retry.dropped);
+    assert_eq!(retry.idempotency_key.as_deref(), Some(key.as_str()));
+    assert!(retry.replayed, "the platform replayed the first answer");
+
+    // Settled: the same registration later is a new write with a new key.
+    bounded(core.register_push_token(PushProvider::Fcm, "fcm-token-1".to_owned()))
+        .await
+        .expect("registered again");
+    let again = &proxy.exchanges(PUSH_TOKENS)[5];
+    assert_ne!(again.idempotency_key.as_deref(), Some(key.as_str()));
+    assert!(!again.replayed);
+    sb.shutdown().await;
+}
+
 #[tokio::test]
 async fn push_payloads_are_verified_once_and_tampering_is_refused() {
     let sb = tls_sandbox().await;
