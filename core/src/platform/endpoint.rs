@@ -1,6 +1,6 @@
 //! The platform's base URL and the rule for plain http: only to loopback.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use reqwest::Url;
 
@@ -102,17 +102,19 @@ fn is_loopback_v6(a: &Ipv6Addr) -> bool {
     *a == Ipv6Addr::LOCALHOST || a.to_ipv4_mapped().is_some_and(|v4| is_loopback_v4(&v4))
 }
 
-/// Whether `ip` is a loopback address by the same rule.
-pub fn is_loopback_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(a) => is_loopback_v4(&a),
-        IpAddr::V6(a) => is_loopback_v6(&a),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
+
+    /// Whether `ip` is a loopback address by the rule URLs are checked with.
+    fn is_loopback_ip(ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => is_loopback_v4(&a),
+            IpAddr::V6(a) => is_loopback_v6(&a),
+        }
+    }
 
     #[test]
     fn http_is_accepted_for_loopback_hosts_only() {
