@@ -233,6 +233,7 @@ async fn story(args: Args) -> Result<(), Failed> {
         platform_public_key: platform.public_key.clone(),
         app_id: args.app_id.clone(),
         language: merchant_core::error::current_language(),
+        trusted_qr_hosts: Vec::new(),
     };
     let core = MerchantCore::new(config, secrets).map_err(|e| s.fail("MerchantCore::new", &e))?;
     s.say("数据目录", "data folder", core.data_dir());

@@ -26,6 +26,26 @@ pub struct CoreConfig {
     /// `set_language` does: the validators and money functions are plain
     /// functions without a core, and speak the same language.
     pub language: Lang,
+    /// Hosts whose terminal back QRs (`https://HOST/activate?sn=…`) the core
+    /// accepts, compared without case and without one trailing dot. Empty
+    /// (the default) means [`DEFAULT_QR_HOSTS`]: the sandbox's QR host.
+    #[uniffi(default)]
+    pub trusted_qr_hosts: Vec<String>,
+}
+
+/// The QR hosts trusted when `CoreConfig::trusted_qr_hosts` is empty.
+pub const DEFAULT_QR_HOSTS: &[&str] = &["qr.sandbox.lakala.example"];
+
+impl CoreConfig {
+    /// The hosts the terminal back QR may name: the configured ones, or the
+    /// default list when none are configured.
+    pub fn qr_hosts(&self) -> Vec<String> {
+        if self.trusted_qr_hosts.is_empty() {
+            DEFAULT_QR_HOSTS.iter().map(|h| (*h).to_owned()).collect()
+        } else {
+            self.trusted_qr_hosts.clone()
+        }
+    }
 }
 
 /// The one object an app holds.

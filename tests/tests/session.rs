@@ -72,6 +72,7 @@ impl Device {
             platform_public_key: sb.platform_public_key.clone(),
             app_id: sb.app_id.clone(),
             language: Lang::Zh,
+            trusted_qr_hosts: Vec::new(),
         }
     }
 

@@ -131,6 +131,7 @@ mod tests {
             platform_public_key: String::new(),
             app_id: "OP00000001".to_owned(),
             language: Lang::Zh,
+            trusted_qr_hosts: Vec::new(),
         };
         MerchantCore::new(config, secrets).unwrap()
     }
