@@ -356,8 +356,13 @@ pub fn catalogue() -> Vec<Code> {
         crate::validate::CODES,
         crate::store::CODES,
         crate::platform::CODES,
+        crate::media::CODES,
     ];
-    modules.iter().flat_map(|m| m.iter().copied()).collect()
+    modules
+        .iter()
+        .flat_map(|m| m.iter().copied())
+        .chain(crate::terminals::codes().copied())
+        .collect()
 }
 
 /// Looks a code up in the catalogue.

@@ -8,10 +8,12 @@
 uniffi::setup_scaffolding!("merchant_core");
 
 pub mod error;
+pub mod media;
 pub mod money;
 pub mod platform;
 pub mod session;
 pub mod store;
+pub mod terminals;
 pub mod validate;
 
 mod core;

@@ -1,0 +1,6 @@
+//! terminals::photo
+
+use crate::error::Code;
+
+/// Every code this module declares, for the catalogue.
+pub const CODES: &[Code] = &[];

@@ -1,0 +1,6 @@
+//! terminals::serial
+
+use crate::error::Code;
+
+/// Every code this module declares, for the catalogue.
+pub const CODES: &[Code] = &[];
