@@ -357,6 +357,7 @@ pub fn catalogue() -> Vec<Code> {
         crate::store::CODES,
         crate::platform::CODES,
         crate::media::CODES,
+        crate::findings::CODES,
     ];
     modules
         .iter()

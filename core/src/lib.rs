@@ -8,6 +8,7 @@
 uniffi::setup_scaffolding!("merchant_core");
 
 pub mod error;
+pub mod findings;
 pub mod media;
 pub mod money;
 pub mod platform;

@@ -104,6 +104,59 @@ pub static MIGRATIONS: &[Migration] = &[
         sample: "INSERT INTO pending_write (intent, idempotency_key, body_sealed, created_at)
                      VALUES ('devices.register', 'Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z', x'01b1b2b3b4', 1700000000000);",
     },
+    // 3
+    Migration {
+        name: "terminals: the terminal list, the model rules; findings",
+        up: Up::Sql(
+            "-- The merchant's terminals as the platform last said (terminals/store.rs).
+             -- Times are unix milliseconds.
+             CREATE TABLE terminal (
+                 sn            TEXT PRIMARY KEY NOT NULL CHECK (length(sn) BETWEEN 1 AND 64),
+                 model         TEXT NOT NULL,
+                 firmware      TEXT NOT NULL,
+                 alias         TEXT,
+                 status        TEXT NOT NULL CHECK (status IN ('active', 'frozen')),
+                 role          TEXT NOT NULL CHECK (role IN ('main', 'secondary')),
+                 main_sn       TEXT,
+                 bound_at      INTEGER NOT NULL,
+                 last_trade_at INTEGER,
+                 updated_at    INTEGER NOT NULL
+             ) STRICT, WITHOUT ROWID;
+
+             -- The platform's terminal models and their serial rules, for
+             -- offline serial checks (GET /v1/terminal-models).
+             CREATE TABLE terminal_model (
+                 model         TEXT PRIMARY KEY NOT NULL,
+                 name          TEXT NOT NULL,
+                 serial_prefix TEXT NOT NULL,
+                 serial_length INTEGER NOT NULL,
+                 has_bluetooth INTEGER NOT NULL CHECK (has_bluetooth IN (0, 1)),
+                 fetched_at    INTEGER NOT NULL
+             ) STRICT, WITHOUT ROWID;
+
+             -- Merchant-protection findings (findings.rs). `subject` is a
+             -- terminal serial or a trade id, never personal data.
+             CREATE TABLE finding (
+                 id              INTEGER PRIMARY KEY,
+                 code            TEXT NOT NULL,
+                 reason          TEXT NOT NULL,
+                 subject         TEXT NOT NULL,
+                 severity        TEXT NOT NULL CHECK (severity IN ('warning', 'critical')),
+                 message_zh      TEXT NOT NULL,
+                 message_en      TEXT NOT NULL,
+                 occurred_at     INTEGER NOT NULL,
+                 last_seen_at    INTEGER NOT NULL,
+                 acknowledged_at INTEGER
+             ) STRICT;
+             CREATE INDEX finding_open ON finding (code, reason, subject) WHERE acknowledged_at IS NULL;",
+        ),
+        sample: "INSERT INTO terminal (sn, model, firmware, alias, status, role, main_sn, bound_at, last_trade_at, updated_at)
+                     VALUES ('LKLA800123455', 'A8', 'A8_V2.4.0', '收银台', 'active', 'main', NULL, 1700000000000, NULL, 1700000000000);
+                 INSERT INTO terminal_model (model, name, serial_prefix, serial_length, has_bluetooth, fetched_at)
+                     VALUES ('A8', '拉卡拉电签 A8', 'LKLA8', 13, 1, 1700000000000);
+                 INSERT INTO finding (id, code, reason, subject, severity, message_zh, message_en, occurred_at, last_seen_at, acknowledged_at)
+                     VALUES (1, 'terminal.owned_by_other', 'bind_refused', 'LKLA800123455', 'critical', '终端属于其他商户', 'The terminal belongs to another merchant', 1700000000000, 1700000000000, NULL);",
+    },
 ];
 
 /// The schema version this code writes: the number of migrations.
