@@ -111,6 +111,25 @@ impl Call {
         })
     }
 
+    /// A PUT of `body` serialised as JSON.
+    pub fn put_json<T: serde::Serialize + ?Sized>(
+        path: impl Into<String>,
+        body: &T,
+    ) -> Result<Self> {
+        Ok(Call {
+            method: Method::PUT,
+            ..Call::post_json(path, body)?
+        })
+    }
+
+    /// A DELETE without a body.
+    pub fn delete(path: impl Into<String>) -> Self {
+        Call {
+            method: Method::DELETE,
+            ..Call::get(path)
+        }
+    }
+
     pub fn with_session(mut self, token: impl Into<String>) -> Self {
         self.session = Some(token.into());
         self
