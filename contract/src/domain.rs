@@ -60,10 +60,12 @@ domain_codes! { CODES:
     TERMINAL_OWNED_BY_OTHER = 409, "terminal.owned_by_other", "该终端已绑定其他商户，不能绑定", "The terminal is bound to another merchant";
     TERMINAL_QR_INVALID = 400, "terminal.qr_invalid", "不是有效的终端背面二维码", "This is not a valid terminal back QR";
     TERMINAL_SN_INVALID = 400, "terminal.sn_invalid", "终端序列号格式不正确", "The serial number is not well formed";
+    TERMINAL_MAIN_HAS_SECONDARIES = 409, "terminal.main_has_secondaries", "该正机下还有副机，请先将副机改挂其他正机、设为正机或解绑", "This main terminal still has secondary terminals; move or unbind them first";
     REFUND_EXCEEDS_REFUNDABLE = 409, "refund.exceeds_refundable", "退款金额超过可退金额", "The refund is above what is left to refund";
     REFUND_INSUFFICIENT_BALANCE = 409, "refund.insufficient_balance", "当日收款余额不足以退款", "The day's takings do not cover the refund";
     SANDBOX_MERCHANT_UNKNOWN = 404, "sandbox.merchant_unknown", "沙箱中没有该商户", "The sandbox has no such merchant";
     SANDBOX_NO_TERMINAL = 409, "sandbox.no_terminal", "商户没有可用于交易的终端", "The merchant has no terminal to trade on";
+    SANDBOX_TERMINAL_NOT_BOUND = 409, "sandbox.terminal_not_bound", "该终端未绑定任何商户", "The terminal is not bound to any merchant";
     SETTLEMENT_DAY_CLOSED = 409, "settlement.day_closed", "该日已结算", "That day is already settled";
     SETTLEMENT_DAY_NOT_OVER = 409, "settlement.day_not_over", "该日尚未结束，不能结算", "That day is not over yet";
 }
@@ -80,6 +82,7 @@ domain_codes! { FIELD_CODES:
     FIELD_MISSING = 400, "application.missing", "尚未提供", "Not provided yet";
     FIELD_LICENCE_NOT_FOR_MICRO = 400, "application.licence_not_for_micro", "小微商户不填写营业执照代码", "A micro merchant has no licence code";
     FIELD_ONE_OF_SN_QR = 400, "terminal.sn_or_qr", "请提供终端序列号或背面二维码其中之一", "Give exactly one of sn or qr_text";
+    FIELD_TERMINAL_MAIN_INVALID = 400, "terminal.main_invalid", "副机须挂在本商户的另一台正机下", "A secondary terminal must name another main terminal of the same merchant";
     FIELD_REFUND_ZERO = 400, "refund.amount_zero", "退款金额须大于零", "The refund amount must be above zero";
     FIELD_PAGE_CURSOR = 400, "page.cursor_invalid", "分页游标无效", "The page cursor is not valid";
     FIELD_PAGE_LIMIT = 400, "page.limit_invalid", "每页条数须为 1 至 200", "The page limit must be 1 to 200";
@@ -159,6 +162,9 @@ pub mod routes {
     pub const BIND_TERMINAL: Route = Route::new("POST", "/v1/terminals", Session).idempotent();
     pub const UNBIND_TERMINAL: Route =
         Route::new("DELETE", "/v1/terminals/{sn}", Session).idempotent();
+    pub const UPDATE_TERMINAL: Route =
+        Route::new("PUT", "/v1/terminals/{sn}", Session).idempotent();
+    pub const TERMINAL_MODELS: Route = Route::new("GET", "/v1/terminal-models", Session);
     pub const TRADES: Route = Route::new("GET", "/v1/trades", Session);
     pub const TRADE: Route = Route::new("GET", "/v1/trades/{trade_id}", Session);
     pub const REFUND: Route =
@@ -168,6 +174,10 @@ pub mod routes {
     pub const SETTLEMENT: Route = Route::new("GET", "/v1/settlements/{date}", Session);
 
     pub const SANDBOX_TERMINALS: Route = Route::new("GET", "/sandbox/terminals", Open);
+    pub const SANDBOX_FREEZE_TERMINAL: Route =
+        Route::new("POST", "/sandbox/terminals/freeze", Open);
+    pub const SANDBOX_TRANSFER_TERMINAL: Route =
+        Route::new("POST", "/sandbox/terminals/transfer", Open);
     pub const SANDBOX_ACTIVATE_MERCHANT: Route =
         Route::new("POST", "/sandbox/merchants/activate", Open);
     pub const SANDBOX_TRADES: Route = Route::new("POST", "/sandbox/trades", Open);
@@ -194,6 +204,8 @@ pub mod routes {
         TERMINALS,
         BIND_TERMINAL,
         UNBIND_TERMINAL,
+        UPDATE_TERMINAL,
+        TERMINAL_MODELS,
         TRADES,
         TRADE,
         REFUND,
@@ -201,6 +213,8 @@ pub mod routes {
         SETTLEMENTS,
         SETTLEMENT,
         SANDBOX_TERMINALS,
+        SANDBOX_FREEZE_TERMINAL,
+        SANDBOX_TRANSFER_TERMINAL,
         SANDBOX_ACTIVATE_MERCHANT,
         SANDBOX_TRADES,
         SANDBOX_TRADE_STREAM,
@@ -492,6 +506,63 @@ pub struct CardBin {
 // Terminals
 // ---------------------------------------------------------------------------
 
+/// The longest serial text (typed, read over Bluetooth or from a QR) the
+/// platform reads; anything longer is not a serial.
+pub const SERIAL_TEXT_MAX: usize = 64;
+
+/// A serial as typed or read, normalised the way both sides of the contract
+/// do it before checking it: surrounding and inner ASCII spaces, tabs, line
+/// breaks and dashes (`-`) are dropped and ASCII letters upper-cased, so
+/// `" lkl-a800 1234 55 "` reads `LKLA800123455`. Nothing else is changed
+/// (a full-width digit stays and fails the serial rules). `None` for text
+/// longer than [`SERIAL_TEXT_MAX`] bytes. This is only the normalisation:
+/// the serial rules (`LKL`, a model code, 7 digits, a Luhn check digit, and
+/// the model's `serial_prefix` and `serial_length`) are checked after it.
+pub fn squeeze_serial(text: &str) -> Option<String> {
+    if text.len() > SERIAL_TEXT_MAX {
+        return None;
+    }
+    Some(
+        text.chars()
+            .filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n' | '-'))
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+    )
+}
+
+/// The Bluetooth LE face of a terminal: what it advertises and which
+/// characteristics carry its identity (docs/platform-api.md, Terminals).
+pub mod ble {
+    /// The 128-bit GATT service UUID every terminal advertises: scan for it.
+    pub const SERVICE_UUID: &str = "4c4b4c50-4f53-4000-8000-000000000001";
+    /// The standard Device Information Service.
+    pub const DEVICE_INFORMATION_SERVICE: u16 = 0x180A;
+    /// Serial Number String: the terminal's SN.
+    pub const SERIAL_NUMBER_STRING: u16 = 0x2A25;
+    /// Model Number String: the model (as `Terminal::model`, e.g. `A8`).
+    pub const MODEL_NUMBER_STRING: u16 = 0x2A24;
+    /// Firmware Revision String: as `Terminal::firmware`.
+    pub const FIRMWARE_REVISION_STRING: u16 = 0x2A26;
+}
+
+/// One terminal model, as `GET /v1/terminal-models` lists it: what a client
+/// caches to check a typed or scanned serial offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalModel {
+    /// The model as terminals name it (`Terminal::model`, the BLE Model
+    /// Number String), e.g. `A8`, `LK-Q1`.
+    pub model: String,
+    /// The model's name for people, e.g. `拉卡拉电签 A8`.
+    pub name: String,
+    /// Every serial of this model starts with it (`LKL` + the two-character
+    /// model code), e.g. `LKLA8`.
+    pub serial_prefix: String,
+    /// How many characters its serials have (after normalising).
+    pub serial_length: u32,
+    /// Whether it can be found and read over Bluetooth LE.
+    pub has_bluetooth: bool,
+}
+
 /// The body of `POST /v1/terminals`: exactly one of `sn` (typed or read over
 /// Bluetooth) or `qr_text` (the QR on the terminal's back, as scanned).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -503,15 +574,114 @@ pub struct BindTerminal {
     pub qr_text: Option<String>,
 }
 
+/// Whether a terminal takes payments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TerminalStatus {
+    Active,
+    /// Frozen by the platform (风控冻结): takes no payments until unfrozen.
+    Frozen,
+}
+
+impl TerminalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TerminalStatus::Active => "active",
+            TerminalStatus::Frozen => "frozen",
+        }
+    }
+}
+
+/// A terminal's place among the merchant's terminals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TerminalRole {
+    /// 正机.
+    Main,
+    /// 副机: belongs under one of the merchant's mains (`main_sn`).
+    Secondary,
+}
+
+impl TerminalRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TerminalRole::Main => "main",
+            TerminalRole::Secondary => "secondary",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "main" => Some(TerminalRole::Main),
+            "secondary" => Some(TerminalRole::Secondary),
+            _ => None,
+        }
+    }
+}
+
+/// The longest alias, in characters.
+pub const TERMINAL_ALIAS_MAX: usize = 20;
+
 /// A terminal bound to the merchant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Terminal {
     /// The serial number (SN) printed on the back, e.g. `LKLA8` + 8 digits.
     pub sn: String,
-    /// Model, e.g. `A8`, `LK-Q1`.
+    /// Model, e.g. `A8`, `LK-Q1` (see [`TerminalModel`]).
     pub model: String,
     pub firmware: String,
+    /// The merchant's name for it (1..=20 characters), or `null`.
+    pub alias: Option<String>,
+    pub status: TerminalStatus,
+    pub role: TerminalRole,
+    /// A secondary's main; `null` for a main.
+    pub main_sn: Option<String>,
     pub bound_at: String,
+    /// The latest trade on it for this merchant; `null` until one happens.
+    pub last_trade_at: Option<String>,
+}
+
+/// Whether a bind changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BindOutcome {
+    /// Newly bound to the merchant (`terminal.bound` was emitted).
+    Bound,
+    /// It was the merchant's already: nothing changed, nothing emitted.
+    AlreadyBound,
+}
+
+/// The answer to `POST /v1/terminals`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalBinding {
+    pub outcome: BindOutcome,
+    pub terminal: Terminal,
+}
+
+/// The body of `PUT /v1/terminals/{sn}`: the terminal's alias and role,
+/// replaced as a whole (a left-out `alias` or `main_sn` is `null`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTerminal {
+    /// 1..=20 characters after trimming, no control characters; `null`
+    /// clears it.
+    #[serde(default)]
+    pub alias: Option<String>,
+    pub role: TerminalRole,
+    /// Required for a `secondary`: another main of the same merchant; must
+    /// be `null` for a `main`.
+    #[serde(default)]
+    pub main_sn: Option<String>,
+}
+
+/// Why a terminal left the merchant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnbindReason {
+    /// The merchant unbound it (`DELETE /v1/terminals/{sn}`).
+    Merchant,
+    /// The platform moved it to another merchant.
+    Transferred,
 }
 
 /// The answer to `DELETE /v1/terminals/{sn}` and the body of `terminal.unbound`.
@@ -519,6 +689,7 @@ pub struct Terminal {
 pub struct TerminalUnbound {
     pub sn: String,
     pub unbound_at: String,
+    pub reason: UnbindReason,
 }
 
 // ---------------------------------------------------------------------------
@@ -634,7 +805,7 @@ pub struct Settlement {
 pub mod sandbox {
     use serde::{Deserialize, Serialize};
 
-    use super::{Settlement, Trade};
+    use super::{Settlement, Terminal, TerminalStatus, Trade};
 
     /// An anomaly the sandbox can inject into a merchant's trades.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -767,6 +938,40 @@ pub mod sandbox {
         pub state: String,
         /// The merchant it is bound to, when bound in this sandbox.
         pub merchant_id: Option<String>,
+        /// `active` or `frozen` (`POST /sandbox/terminals/freeze`); a freeze
+        /// stays with the terminal when it is unbound or moved.
+        pub status: TerminalStatus,
+    }
+
+    /// The body of `POST /sandbox/terminals/freeze`: freeze or unfreeze one
+    /// terminal of the inventory (the answer is its [`InventoryTerminal`]).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct FreezeTerminal {
+        pub sn: String,
+        pub frozen: bool,
+    }
+
+    /// The body of `POST /sandbox/terminals/transfer`: the platform moves a
+    /// bound terminal to another merchant, named by exactly one of
+    /// `to_phone` or `to_merchant_id`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct TransferTerminal {
+        pub sn: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub to_phone: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub to_merchant_id: Option<String>,
+    }
+
+    /// The answer to `POST /sandbox/terminals/transfer`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct TerminalTransferred {
+        pub from_merchant_id: String,
+        pub to_merchant_id: String,
+        /// The terminal as its new merchant sees it.
+        pub terminal: Terminal,
     }
 
     /// `GET /sandbox/terminals`.
@@ -828,6 +1033,76 @@ mod tests {
             Some(&TERMINAL_OWNED_BY_OTHER)
         );
         assert_eq!(TERMINAL_OWNED_BY_OTHER.status, 409);
+    }
+
+    #[test]
+    fn terminal_records_use_the_documented_shapes() {
+        let t = Terminal {
+            sn: "LKLA800123455".into(),
+            model: "A8".into(),
+            firmware: "A8_V2.4.0".into(),
+            alias: None,
+            status: TerminalStatus::Active,
+            role: TerminalRole::Secondary,
+            main_sn: Some("LKLA800000009".into()),
+            bound_at: "2025-06-01T09:40:00+08:00".into(),
+            last_trade_at: None,
+        };
+        let v = serde_json::to_value(TerminalBinding {
+            outcome: BindOutcome::AlreadyBound,
+            terminal: t.clone(),
+        })
+        .unwrap();
+        assert_eq!(v["outcome"], "already_bound");
+        assert_eq!(v["terminal"]["role"], "secondary");
+        assert_eq!(v["terminal"]["status"], "active");
+        // Nulls travel as nulls: a client tells "none" from "not sent".
+        assert!(v["terminal"]["alias"].is_null());
+        assert!(
+            v["terminal"]
+                .as_object()
+                .unwrap()
+                .contains_key("last_trade_at")
+        );
+        let gone = TerminalUnbound {
+            sn: t.sn.clone(),
+            unbound_at: t.bound_at.clone(),
+            reason: UnbindReason::Transferred,
+        };
+        assert_eq!(serde_json::to_value(gone).unwrap()["reason"], "transferred");
+        for r in [TerminalRole::Main, TerminalRole::Secondary] {
+            assert_eq!(TerminalRole::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(
+            serde_json::to_value(TerminalStatus::Frozen).unwrap(),
+            TerminalStatus::Frozen.as_str()
+        );
+        // An update replaces alias and role; left-out nullable fields are null.
+        let u: UpdateTerminal = serde_json::from_str(r#"{"role":"main"}"#).unwrap();
+        assert_eq!((u.alias, u.main_sn), (None, None));
+        assert!(serde_json::from_str::<UpdateTerminal>(r#"{"alias":"x"}"#).is_err());
+        assert!(
+            serde_json::from_str::<UpdateTerminal>(r#"{"role":"main","status":"frozen"}"#).is_err()
+        );
+        assert!(serde_json::from_str::<UpdateTerminal>(r#"{"role":"spare"}"#).is_err());
+        assert!(
+            serde_json::from_str::<sandbox::TransferTerminal>(r#"{"sn":"x","to":"y"}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn typed_serials_are_squeezed_before_their_rules() {
+        assert_eq!(
+            squeeze_serial(" lkl-a800 1234 55\t").as_deref(),
+            Some("LKLA800123455")
+        );
+        assert_eq!(squeeze_serial("").as_deref(), Some(""));
+        // Full-width characters are left for the serial rules to refuse.
+        assert_eq!(squeeze_serial("ＬKL").as_deref(), Some("ＬKL"));
+        assert_eq!(squeeze_serial(&"1".repeat(SERIAL_TEXT_MAX + 1)), None);
+        assert!(squeeze_serial(&"-".repeat(SERIAL_TEXT_MAX)).is_some());
+        assert_eq!(ble::SERVICE_UUID.len(), 36);
+        assert_eq!(ble::SERIAL_NUMBER_STRING, 0x2A25);
     }
 
     #[test]

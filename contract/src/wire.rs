@@ -231,6 +231,9 @@ pub mod event_types {
     pub const SETTLEMENT_READY: &str = "settlement.ready";
     pub const TERMINAL_BOUND: &str = "terminal.bound";
     pub const TERMINAL_UNBOUND: &str = "terminal.unbound";
+    pub const TERMINAL_UPDATED: &str = "terminal.updated";
+    pub const TERMINAL_FROZEN: &str = "terminal.frozen";
+    pub const TERMINAL_UNFROZEN: &str = "terminal.unfrozen";
     pub const APPLICATION_REVIEWED: &str = "application.reviewed";
     pub const MERCHANT_ACTIVATED: &str = "merchant.activated";
     pub const DEVICE_REGISTERED: &str = "device.registered";
@@ -241,6 +244,9 @@ pub mod event_types {
         SETTLEMENT_READY,
         TERMINAL_BOUND,
         TERMINAL_UNBOUND,
+        TERMINAL_UPDATED,
+        TERMINAL_FROZEN,
+        TERMINAL_UNFROZEN,
         APPLICATION_REVIEWED,
         MERCHANT_ACTIVATED,
         DEVICE_REGISTERED,

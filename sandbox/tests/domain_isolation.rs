@@ -55,6 +55,15 @@ async fn merchant_a_cannot_read_or_change_merchant_bs_terminals_trades_refunds_o
         .await)
     .parse();
     assert!(by_trade.items.is_empty());
+    // Each terminal's last trade is its merchant's newest trade.
+    let a_terminal = Terminal {
+        last_trade_at: Some(a_trades[0].created_at.clone()),
+        ..a_terminal
+    };
+    let b_terminal = Terminal {
+        last_trade_at: Some(b_trades[0].created_at.clone()),
+        ..b_terminal
+    };
     let a_terminals: Page<Terminal> = ok(a.get("/v1/terminals").await).parse();
     assert_eq!(a_terminals.items, vec![a_terminal.clone()]);
 

@@ -9,7 +9,10 @@ use std::collections::HashSet;
 
 use common::*;
 use domain_common::*;
-use merchant_contract::domain::{CardBin, Terminal, TerminalUnbound};
+use merchant_contract::domain::{
+    BindOutcome, CardBin, Terminal, TerminalBinding, TerminalRole, TerminalStatus, TerminalUnbound,
+    UnbindReason,
+};
 use merchant_contract::wire::{Page, event_types};
 use merchant_sandbox::SandboxConfig;
 use reqwest::Method;
@@ -86,7 +89,7 @@ async fn binding_by_serial_and_back_qr_with_every_refusal() {
     let mut events = app.events(None).await;
 
     // By back QR.
-    let by_qr: Terminal = ok(app
+    let by_qr: TerminalBinding = ok(app
         .write(
             Method::POST,
             "/v1/terminals",
@@ -94,25 +97,39 @@ async fn binding_by_serial_and_back_qr_with_every_refusal() {
         )
         .await)
     .parse();
+    assert_eq!(by_qr.outcome, BindOutcome::Bound);
+    let by_qr = by_qr.terminal;
+    // The merchant's first terminal is its main, without alias or trades.
+    assert_eq!(by_qr.role, TerminalRole::Main);
+    assert_eq!(by_qr.main_sn, None);
+    assert_eq!(by_qr.alias, None);
+    assert_eq!(by_qr.status, TerminalStatus::Active);
+    assert_eq!(by_qr.last_trade_at, None);
     assert_eq!(by_qr.sn, free[0].sn);
     assert_eq!(by_qr.model, free[0].model);
     assert_eq!(by_qr.firmware, free[0].firmware);
     let bound = next_of(&app, &mut events, event_types::TERMINAL_BOUND).await;
     assert_eq!(bound.data["sn"], free[0].sn);
+    let bound_data: Terminal = serde_json::from_value(bound.data).unwrap();
+    assert_eq!(bound_data, by_qr);
 
-    // Again, by serial typed in lower case with spaces: the same record, no event.
-    let again: Terminal = ok(app
-        .write(
-            Method::POST,
-            "/v1/terminals",
-            Some(json!({"sn": format!(" {} ", free[0].sn.to_lowercase())})),
-        )
+    // Again, by serial typed in lower case with spaces and dashes: already
+    // bound, the same record, no event.
+    let typed = format!(
+        " {}-{} {} ",
+        &free[0].sn[..5].to_lowercase(),
+        &free[0].sn[5..9],
+        &free[0].sn[9..]
+    );
+    let again: TerminalBinding = ok(app
+        .write(Method::POST, "/v1/terminals", Some(json!({"sn": typed})))
         .await)
     .parse();
-    assert_eq!(again, by_qr);
+    assert_eq!(again.outcome, BindOutcome::AlreadyBound);
+    assert_eq!(again.terminal, by_qr);
 
-    // By serial.
-    let by_sn: Terminal = ok(app
+    // By serial: the second terminal is a secondary of the first.
+    let by_sn: TerminalBinding = ok(app
         .write(
             Method::POST,
             "/v1/terminals",
@@ -120,7 +137,11 @@ async fn binding_by_serial_and_back_qr_with_every_refusal() {
         )
         .await)
     .parse();
+    assert_eq!(by_sn.outcome, BindOutcome::Bound);
+    let by_sn = by_sn.terminal;
     assert_eq!(by_sn.sn, free[1].sn);
+    assert_eq!(by_sn.role, TerminalRole::Secondary);
+    assert_eq!(by_sn.main_sn.as_deref(), Some(free[0].sn.as_str()));
     // The next bound event is this one: the repeated bind emitted nothing.
     let bound = next_of(&app, &mut events, event_types::TERMINAL_BOUND).await;
     assert_eq!(bound.data["sn"], free[1].sn);
@@ -206,6 +227,28 @@ async fn binding_by_serial_and_back_qr_with_every_refusal() {
     assert_eq!(listed, vec![free[1].sn.as_str(), free[0].sn.as_str()]);
     assert_eq!(page.next_cursor, None);
 
+    // The main cannot go while it has a secondary: unbind the secondary
+    // first, then the main.
+    app.write(
+        Method::DELETE,
+        &format!("/v1/terminals/{}", free[0].sn),
+        None,
+    )
+    .await
+    .expect_error(409, "terminal.main_has_secondaries");
+    let gone: TerminalUnbound = ok(app
+        .write(
+            Method::DELETE,
+            &format!("/v1/terminals/{}", free[1].sn),
+            None,
+        )
+        .await)
+    .parse();
+    assert_eq!(gone.reason, UnbindReason::Merchant);
+    let unbound = next_of(&app, &mut events, event_types::TERMINAL_UNBOUND).await;
+    assert_eq!(unbound.data["sn"], free[1].sn);
+    assert_eq!(unbound.data["reason"], "merchant");
+
     // Unbind: event, gone from the list, free again; twice is not found.
     let gone: TerminalUnbound = ok(app
         .write(
@@ -226,7 +269,7 @@ async fn binding_by_serial_and_back_qr_with_every_refusal() {
     .await
     .expect_error(404, "resource.not_found");
     let page: Page<Terminal> = ok(app.get("/v1/terminals").await).parse();
-    assert_eq!(page.items.len(), 1);
+    assert!(page.items.is_empty());
     let inv = inventory(&app).await;
     let t0 = inv.terminals.iter().find(|t| t.sn == free[0].sn).unwrap();
     assert_eq!(t0.state, "free");

@@ -1,5 +1,6 @@
 //! The domain's sandbox-only controls (no signature, no session; the real
-//! platform has none of these): the terminal inventory, activating a
+//! platform has none of these): the terminal inventory, freezing and moving
+//! terminals as the platform would, activating a
 //! merchant without onboarding, trades on demand (with anomalies), the
 //! steady trade stream (which refunds a few earlier trades too), refunds on
 //! demand, and settling a day (with a shortfall).
@@ -10,9 +11,11 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use chrono::DateTime;
+use merchant_contract::codes;
 use merchant_contract::domain::sandbox::{
-    ActivateMerchant, InjectTrades, InjectedTrades, Inventory, InventoryTerminal, RefundTrade,
-    RunSettlement, StartTradeStream, StopTradeStream, TradeStreamState,
+    ActivateMerchant, FreezeTerminal, InjectTrades, InjectedTrades, Inventory, InventoryTerminal,
+    RefundTrade, RunSettlement, StartTradeStream, StopTradeStream, TerminalTransferred,
+    TradeStreamState, TransferTerminal,
 };
 use merchant_contract::domain::{self as wire, MerchantProfile, Settlement, TradeRefunded};
 use merchant_contract::wire::FieldError;
@@ -54,34 +57,88 @@ fn known_merchant(state: &AppState, conn: &Connection, merchant_id: &str) -> Res
 /// `GET /sandbox/terminals`: the seeded inventory, who holds each terminal,
 /// and serials that are in no inventory.
 pub async fn inventory(State(state): State<AppState>) -> Result<Json<Inventory>, ApiError> {
-    let terminals = state.db(|conn| {
-        let mut stmt = conn.prepare(
-            "SELECT sn, model, firmware, qr_text, merchant_id FROM dom_terminals ORDER BY ord",
-        )?;
-        let rows = stmt
-            .query_map([], |r| {
-                let merchant_id: Option<String> = r.get(4)?;
-                Ok(InventoryTerminal {
-                    sn: r.get(0)?,
-                    model: r.get(1)?,
-                    firmware: r.get(2)?,
-                    qr_text: r.get(3)?,
-                    state: if merchant_id.is_some() {
-                        "bound"
-                    } else {
-                        "free"
-                    }
-                    .to_owned(),
-                    merchant_id,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    })?;
+    let terminals = state.db(|conn| terminals::inventory_rows(conn, None))?;
     Ok(Json(Inventory {
         terminals,
         unknown_sns: inventory::unknown_sns(state.seed()),
     }))
+}
+
+/// The inventory serial a control names: 400 `terminal.sn_invalid` (field
+/// `sn`) when it is not a serial.
+fn control_sn(sn: &str) -> Result<String, ApiError> {
+    inventory::normalize_sn(sn)
+        .ok_or_else(|| ApiError::fields(vec![field("sn", wire::TERMINAL_SN_INVALID.code)]))
+}
+
+/// `POST /sandbox/terminals/freeze`: freezes or unfreezes a terminal of the
+/// inventory, as the platform's risk control would.
+pub async fn freeze_terminal(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<FreezeTerminal>,
+) -> Result<Json<InventoryTerminal>, ApiError> {
+    let sn = control_sn(&req.sn)?;
+    state.db(|conn| {
+        let tx = conn.transaction()?;
+        let t = terminals::set_frozen_with(&state, &tx, &sn, req.frozen)?
+            .ok_or_else(|| ApiError::new(&wire::TERMINAL_NOT_FOUND))?;
+        tx.commit()?;
+        Ok(Json(t))
+    })
+}
+
+/// `POST /sandbox/terminals/transfer`: the platform moves a bound terminal
+/// to another (active) merchant, named by its phone or its id.
+pub async fn transfer_terminal(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<TransferTerminal>,
+) -> Result<Json<TerminalTransferred>, ApiError> {
+    let sn = control_sn(&req.sn)?;
+    let (target_field, phone) = match (&req.to_phone, &req.to_merchant_id) {
+        (Some(phone), None) => {
+            let phone = merchant_core::validate::phone::normalize(phone).map_err(|_| {
+                ApiError::fields(vec![field("to_phone", codes::AUTH_PHONE_INVALID.code)])
+            })?;
+            ("to_phone", Some(phone))
+        }
+        (None, Some(_)) => ("to_merchant_id", None),
+        _ => {
+            return Err(
+                ApiError::fields(vec![field("to_phone", wire::FIELD_INVALID.code)])
+                    .detail("exactly one of to_phone, to_merchant_id"),
+            );
+        }
+    };
+    let now = state.now_unix();
+    state.db(|conn| {
+        let tx = conn.transaction()?;
+        let to = match (&phone, &req.to_merchant_id) {
+            (Some(phone), _) => tx
+                .query_row(
+                    "SELECT merchant_id FROM merchants WHERE phone = ?1",
+                    params![phone],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?
+                .ok_or_else(|| ApiError::new(&wire::SANDBOX_MERCHANT_UNKNOWN))?,
+            (None, Some(id)) => {
+                known_merchant(&state, &tx, id)?;
+                id.clone()
+            }
+            (None, None) => return Err(ApiError::internal("transfer target")),
+        };
+        let held =
+            terminals::find(&tx, &sn)?.ok_or_else(|| ApiError::new(&wire::TERMINAL_NOT_FOUND))?;
+        if held.merchant_id.as_deref() == Some(to.as_str()) {
+            return Err(
+                ApiError::fields(vec![field(target_field, wire::FIELD_INVALID.code)])
+                    .detail("the terminal is that merchant's already"),
+            );
+        }
+        let moved = terminals::transfer_with(&state, &tx, &held, &to, now)?;
+        tx.commit()?;
+        Ok(Json(moved))
+    })
 }
 
 /// `POST /sandbox/merchants/activate`.

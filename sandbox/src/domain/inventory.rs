@@ -10,6 +10,7 @@
 //!   merchant (not one of this sandbox's), so binding it is refused.
 //! - [`unknown_sns`] gives well-formed serials that are in no inventory.
 
+use merchant_contract::domain::{TerminalModel, squeeze_serial};
 use merchant_core::validate::bank_card::luhn_check_digit;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -24,30 +25,57 @@ pub const QR_PREFIX: &str = "https://qr.sandbox.lakala.example/activate?";
 /// The longest QR text we read.
 pub const QR_MAX_LEN: usize = 256;
 
-/// A terminal model: its name, its SN code and the firmware versions seen in the field.
+/// A terminal model: how terminals name it, its name for people, its SN
+/// code, whether it has Bluetooth LE, and the firmware versions seen in the
+/// field.
 struct Model {
     name: &'static str,
+    display: &'static str,
     code: &'static str,
+    bluetooth: bool,
     firmware: &'static [&'static str],
 }
+
+/// How many characters a serial has.
+pub const SN_LENGTH: usize = 13;
 
 const MODELS: &[Model] = &[
     Model {
         name: "A8",
+        display: "拉卡拉电签 A8",
         code: "A8",
+        bluetooth: true,
         firmware: &["A8_V2.3.1", "A8_V2.4.0", "A8_V2.4.2"],
     },
     Model {
         name: "LK-Q1",
+        display: "拉卡拉电签 Q1",
         code: "Q1",
+        bluetooth: true,
         firmware: &["Q1_V1.8.6", "Q1_V1.9.0"],
     },
     Model {
         name: "LK-M2",
+        display: "拉卡拉电签 M2",
         code: "M2",
+        bluetooth: false,
         firmware: &["M2_V3.0.5", "M2_V3.1.1"],
     },
 ];
+
+/// The model table as `GET /v1/terminal-models` publishes it.
+pub fn models() -> Vec<TerminalModel> {
+    MODELS
+        .iter()
+        .map(|m| TerminalModel {
+            model: m.name.to_owned(),
+            name: m.display.to_owned(),
+            serial_prefix: format!("LKL{}", m.code),
+            serial_length: SN_LENGTH as u32,
+            has_bluetooth: m.bluetooth,
+        })
+        .collect()
+}
 
 /// One terminal of the seeded inventory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,12 +135,15 @@ fn make_sn(code: &str, body: u32) -> String {
     format!("LKL{code}{digits}{check}")
 }
 
-/// Normalises a typed serial (trims, upper-cases) and checks its form:
-/// `LKL`, two model characters, 8 digits whose last is the Luhn check of the
-/// 7 before. `None` when it is not a serial at all.
+/// Normalises a typed serial as the contract says ([`squeeze_serial`]:
+/// spaces and dashes dropped, upper-cased) and checks its form: `LKL`, two
+/// model characters, 8 digits whose last is the Luhn check of the 7 before.
+/// `None` when it is not a serial at all. (The model code is not checked
+/// against the model table: an unknown model's serial is simply in no
+/// inventory.)
 pub fn normalize_sn(text: &str) -> Option<String> {
-    let sn = text.trim().to_ascii_uppercase();
-    if sn.len() != 13 || !sn.is_ascii() || !sn.starts_with("LKL") {
+    let sn = squeeze_serial(text)?;
+    if sn.len() != SN_LENGTH || !sn.is_ascii() || !sn.starts_with("LKL") {
         return None;
     }
     let code = &sn[3..5];
@@ -248,6 +279,33 @@ mod tests {
         assert_eq!(normalize_sn(""), None);
         assert_eq!(normalize_sn("LKLA８１２３４５６７８"), None);
         assert_eq!(normalize_sn("LKLa-12345678"), None);
+        // Spaces and dashes anywhere are dropped, as the core drops them.
+        let typed = format!(
+            "{}-{} {} {}",
+            &sn[..3],
+            &sn[3..7].to_lowercase(),
+            &sn[7..11],
+            &sn[11..]
+        );
+        assert_eq!(normalize_sn(&typed), Some(sn.clone()));
+        assert_eq!(normalize_sn(&format!("{sn}\n")), Some(sn.clone()));
+        assert_eq!(normalize_sn(&format!("{sn}_")), None);
+        assert_eq!(
+            normalize_sn("lkl-a800 1234 55").as_deref(),
+            Some("LKLA800123455")
+        );
+    }
+
+    #[test]
+    fn the_model_table_matches_the_inventory() {
+        let models = models();
+        assert!(models.iter().any(|m| m.has_bluetooth));
+        assert!(models.iter().any(|m| !m.has_bluetooth));
+        for t in seed_terminals(5) {
+            let m = models.iter().find(|m| m.model == t.model).unwrap();
+            assert!(t.sn.starts_with(&m.serial_prefix), "{t:?}");
+            assert_eq!(t.sn.len(), m.serial_length as usize);
+        }
     }
 
     #[test]

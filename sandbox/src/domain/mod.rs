@@ -114,8 +114,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             r::UNBIND_TERMINAL.path,
-            axum::routing::delete(terminals::unbind),
+            axum::routing::delete(terminals::unbind).put(terminals::update),
         )
+        .route(r::TERMINAL_MODELS.path, get(terminals::models))
         .route(r::TRADES.path, get(trades::list))
         .route(r::TRADE.path, get(trades::get_one))
         .route(r::REFUND.path, post(trades::refund))
@@ -123,6 +124,14 @@ pub fn routes() -> Router<AppState> {
         .route(r::SETTLEMENTS.path, get(settlements::list))
         .route(r::SETTLEMENT.path, get(settlements::get_one))
         .route(r::SANDBOX_TERMINALS.path, get(controls::inventory))
+        .route(
+            r::SANDBOX_FREEZE_TERMINAL.path,
+            post(controls::freeze_terminal),
+        )
+        .route(
+            r::SANDBOX_TRANSFER_TERMINAL.path,
+            post(controls::transfer_terminal),
+        )
         .route(
             r::SANDBOX_ACTIVATE_MERCHANT.path,
             post(controls::activate_merchant),

@@ -91,7 +91,14 @@ CREATE TABLE dom_terminals (
     ord         INTEGER NOT NULL,
     merchant_id TEXT REFERENCES merchants(merchant_id),
     bound_at    INTEGER,
-    bind_seq    INTEGER
+    bind_seq    INTEGER,
+    frozen      INTEGER NOT NULL DEFAULT 0,
+    alias       TEXT,
+    role        TEXT CHECK (role IN ('main', 'secondary')),
+    main_sn     TEXT,
+    last_trade_at INTEGER,
+    CHECK ((merchant_id IS NULL) = (role IS NULL)),
+    CHECK ((role = 'secondary') = (main_sn IS NOT NULL))
 );
 CREATE INDEX dom_terminals_merchant ON dom_terminals (merchant_id, bound_at, bind_seq);
 CREATE TABLE dom_trades (

@@ -237,7 +237,7 @@ fn prepare(
                     field: "terminal_sn".to_owned(),
                     code: wire::FIELD_INVALID.code.to_owned(),
                 }])
-                .detail("not one of the merchant's terminals"));
+                .detail("not one of the merchant's terminals, or frozen"));
             }
             sn.clone()
         }
@@ -328,6 +328,7 @@ fn store(
                 .and_then(|v| v.as_str().map(str::to_owned)),
         ],
     )?;
+    terminals::note_trade(conn, merchant_id, &m.terminal_sn, at)?;
     let row = load_trade(conn, merchant_id, &trade_id)?
         .ok_or_else(|| ApiError::internal("trade just stored"))?;
     if emit {

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use merchant_contract::domain::sandbox::{InjectedTrades, Inventory};
-use merchant_contract::domain::{MerchantProfile, Terminal, Trade};
+use merchant_contract::domain::{BindOutcome, MerchantProfile, Terminal, TerminalBinding, Trade};
 use merchant_contract::envelope::{
     self, HEADER_AUTHORIZATION, HEADER_IDEMPOTENCY_KEY, HEADER_SESSION,
 };
@@ -118,7 +118,9 @@ pub async fn bind_free(app: &App, n: usize) -> Vec<Terminal> {
         let r = ok(app
             .write(Method::POST, "/v1/terminals", Some(json!({"sn": t.sn})))
             .await);
-        out.push(r.parse());
+        let b: TerminalBinding = r.parse();
+        assert_eq!(b.outcome, BindOutcome::Bound);
+        out.push(b.terminal);
     }
     assert_eq!(out.len(), n, "enough free terminals");
     out
