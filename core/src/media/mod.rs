@@ -29,6 +29,7 @@ use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageError, Limits};
 
 use crate::error::{Error, Problem, Result};
 
+pub mod sample;
 #[cfg(test)]
 mod tests;
 
