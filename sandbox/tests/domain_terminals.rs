@@ -1,6 +1,8 @@
 //! Terminals and the card BIN lookup against the real sandbox: the seeded
-//! inventory, binding by serial and by back QR, every documented refusal,
-//! idempotent binding, unbinding, pages, and the BIN endpoint.
+//! inventory, the model table, binding by serial and by back QR, every
+//! documented refusal, idempotent binding, main and secondary terminals,
+//! aliases, last trades, unbinding, pages, the freeze and transfer
+//! controls with their events, and the BIN endpoint.
 
 mod common;
 mod domain_common;
@@ -9,12 +11,14 @@ use std::collections::HashSet;
 
 use common::*;
 use domain_common::*;
+use merchant_contract::domain::sandbox::{InventoryTerminal, TerminalTransferred};
 use merchant_contract::domain::{
-    BindOutcome, CardBin, Terminal, TerminalBinding, TerminalRole, TerminalStatus, TerminalUnbound,
-    UnbindReason,
+    BindOutcome, CardBin, Terminal, TerminalBinding, TerminalModel, TerminalRole, TerminalStatus,
+    TerminalUnbound, UnbindReason,
 };
 use merchant_contract::wire::{Page, event_types};
 use merchant_sandbox::SandboxConfig;
+use merchant_sandbox::clock::rfc3339;
 use reqwest::Method;
 use serde_json::json;
 
@@ -377,4 +381,668 @@ async fn card_bins_come_from_the_core_table() {
     )
     .await
     .expect_error(401, "auth.session_missing");
+}
+
+/// The next `terminal.*` event on the stream (other types are skipped).
+async fn next_terminal_event(app: &App, events: &mut SseReader) -> merchant_contract::wire::Event {
+    loop {
+        let frame = events.next_event().await.expect("the stream stays open");
+        let event = app.open_event(&frame);
+        if event.event_type.starts_with("terminal.") {
+            return event;
+        }
+    }
+}
+
+/// `PUT /v1/terminals/{sn}` with a fresh Idempotency-Key.
+async fn put_terminal(app: &App, sn: &str, body: serde_json::Value) -> Reply {
+    app.write(Method::PUT, &format!("/v1/terminals/{sn}"), Some(body))
+        .await
+}
+
+async fn list_terminals(app: &App) -> Vec<Terminal> {
+    let page: Page<Terminal> = ok(app.get("/v1/terminals?limit=200").await).parse();
+    assert_eq!(page.next_cursor, None);
+    page.items
+}
+
+fn field_codes(e: &merchant_contract::wire::ErrorBody) -> Vec<(String, String)> {
+    e.fields
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| (f.field, f.code))
+        .collect()
+}
+
+fn pair(field: &str, code: &str) -> (String, String) {
+    (field.to_owned(), code.to_owned())
+}
+
+#[tokio::test]
+async fn terminal_models_are_published_from_the_inventorys_model_table() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let app = App::ready(&sandbox, "13600000501").await;
+    let page: Page<TerminalModel> = ok(app.get("/v1/terminal-models").await).parse();
+    assert_eq!(page.next_cursor, None);
+    let models = page.items;
+    let names: Vec<&str> = models.iter().map(|m| m.model.as_str()).collect();
+    assert_eq!(names, vec!["A8", "LK-Q1", "LK-M2"]);
+    let a8 = &models[0];
+    assert_eq!(
+        serde_json::to_value(a8).unwrap(),
+        json!({"model":"A8","name":"拉卡拉电签 A8","serial_prefix":"LKLA8","serial_length":13,"has_bluetooth":true})
+    );
+    assert!(models.iter().any(|m| !m.has_bluetooth));
+    // Every terminal of the inventory (and every unknown serial) fits its
+    // model's prefix and length: a client can check serials offline.
+    let inv = inventory(&app).await;
+    for t in &inv.terminals {
+        let m = models.iter().find(|m| m.model == t.model).expect("model");
+        assert!(t.sn.starts_with(&m.serial_prefix), "{}", t.sn);
+        assert_eq!(t.sn.len(), m.serial_length as usize);
+    }
+    for sn in &inv.unknown_sns {
+        assert!(models.iter().any(|m| sn.starts_with(&m.serial_prefix)));
+    }
+    // A session endpoint: refused without a session, and it takes no query.
+    App::new(&sandbox)
+        .get("/v1/terminal-models")
+        .await
+        .expect_error(401, "auth.device_unknown");
+    app.raw(
+        Method::GET,
+        "/v1/terminal-models",
+        None,
+        &[(
+            merchant_contract::envelope::HEADER_AUTHORIZATION,
+            app.authorization(b""),
+        )],
+    )
+    .await
+    .expect_error(401, "auth.session_missing");
+}
+
+#[tokio::test]
+async fn the_seeded_shops_terminals_are_a_main_and_its_secondary_with_their_last_trades() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let shop = App::ready(&sandbox, "13800000001").await;
+    let mut items = list_terminals(&shop).await;
+    assert_eq!(items.len(), 2);
+    items.reverse(); // earliest bound first
+    let (main, secondary) = (&items[0], &items[1]);
+    assert_eq!(
+        (main.role, main.main_sn.as_deref()),
+        (TerminalRole::Main, None)
+    );
+    assert_eq!(secondary.role, TerminalRole::Secondary);
+    assert_eq!(secondary.main_sn.as_deref(), Some(main.sn.as_str()));
+    // The seeded history's trades set each terminal's last trade.
+    let trades = all_trades(&shop, "").await;
+    for t in &items {
+        let last = trades
+            .iter()
+            .filter(|tr| tr.terminal_sn == t.sn)
+            .map(|tr| tr.created_at.clone())
+            .max();
+        assert!(last.is_some(), "the seeded trades use both terminals");
+        assert_eq!(t.last_trade_at, last, "{}", t.sn);
+        assert_eq!(
+            (t.alias.as_deref(), t.status),
+            (None, TerminalStatus::Active)
+        );
+    }
+}
+
+#[tokio::test]
+async fn last_trade_at_follows_the_merchants_trades_on_that_terminal() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let app = active_app(&sandbox, "13600000601").await;
+    let bound = bind_free(&app, 2).await;
+    assert!(bound.iter().all(|t| t.last_trade_at.is_none()));
+    let made = inject(&app, json!({"terminal_sn": bound[1].sn})).await;
+    let at = made.trades[0].created_at.clone();
+    let now = sandbox_now(&app).await;
+    // An earlier trade does not move it back.
+    inject(
+        &app,
+        json!({"terminal_sn": bound[1].sn, "at": rfc3339(now - 3_600)}),
+    )
+    .await;
+    let items = list_terminals(&app).await;
+    let of = |sn: &str| items.iter().find(|t| t.sn == sn).unwrap().clone();
+    assert_eq!(of(&bound[1].sn).last_trade_at, Some(at));
+    assert_eq!(of(&bound[0].sn).last_trade_at, None);
+    // Unbound and bound again, it starts afresh.
+    ok(app
+        .write(
+            Method::DELETE,
+            &format!("/v1/terminals/{}", bound[1].sn),
+            None,
+        )
+        .await);
+    let again: TerminalBinding = ok(app
+        .write(
+            Method::POST,
+            "/v1/terminals",
+            Some(json!({"sn": bound[1].sn})),
+        )
+        .await)
+    .parse();
+    assert_eq!(again.outcome, BindOutcome::Bound);
+    assert_eq!(again.terminal.last_trade_at, None);
+    assert_eq!(again.terminal.role, TerminalRole::Secondary);
+}
+
+#[tokio::test]
+async fn renaming_and_changing_roles_follow_every_documented_rule() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let app = active_app(&sandbox, "13600000701").await;
+    let other = active_app(&sandbox, "13600000702").await;
+    let mut events = app.events(None).await;
+    let t = bind_free(&app, 3).await;
+    let theirs = bind_free(&other, 1).await.remove(0);
+    let (a, b, c) = (&t[0].sn, &t[1].sn, &t[2].sn);
+    assert_eq!(t[0].role, TerminalRole::Main);
+    for s in [&t[1], &t[2]] {
+        assert_eq!(s.role, TerminalRole::Secondary);
+        assert_eq!(
+            s.main_sn.as_ref(),
+            Some(a),
+            "later ones go under the first main"
+        );
+    }
+    for _ in 0..3 {
+        next_of(&app, &mut events, event_types::TERMINAL_BOUND).await;
+    }
+
+    // A rename, with the serial in the path typed loosely: terminal.updated.
+    let renamed: Terminal = ok(put_terminal(
+        &app,
+        &b.to_lowercase(),
+        json!({"alias": " 收银台1号 ", "role": "secondary", "main_sn": a}),
+    )
+    .await)
+    .parse();
+    assert_eq!(renamed.alias.as_deref(), Some("收银台1号"), "trimmed");
+    assert_eq!(renamed.main_sn.as_ref(), Some(a));
+    let e = next_terminal_event(&app, &mut events).await;
+    assert_eq!(e.event_type, event_types::TERMINAL_UPDATED);
+    assert_eq!(serde_json::from_value::<Terminal>(e.data).unwrap(), renamed);
+    // The same again changes nothing and emits nothing (the next event is
+    // the next change's). Twenty characters is the limit.
+    let same: Terminal = ok(put_terminal(
+        &app,
+        b,
+        json!({"alias": "收银台1号", "role": "secondary", "main_sn": a}),
+    )
+    .await)
+    .parse();
+    assert_eq!(same, renamed);
+    let twenty = "一二三四五六七八九十一二三四五六七八九十";
+    let long_ok: Terminal = ok(put_terminal(
+        &app,
+        c,
+        json!({"alias": twenty, "role": "secondary", "main_sn": a}),
+    )
+    .await)
+    .parse();
+    let e = next_terminal_event(&app, &mut events).await;
+    assert_eq!(e.data["sn"], c.as_str());
+    assert_eq!(long_ok.alias.as_deref(), Some(twenty));
+    // A left-out alias is null: it clears the alias.
+    let cleared: Terminal =
+        ok(put_terminal(&app, c, json!({"role": "secondary", "main_sn": a})).await).parse();
+    assert_eq!(cleared.alias, None);
+
+    // Field rules, every problem at once.
+    let e = put_terminal(
+        &app,
+        b,
+        json!({"alias": format!("{twenty}一"), "role": "secondary"}),
+    )
+    .await
+    .expect_error(400, "request.field_invalid");
+    assert_eq!(
+        field_codes(&e),
+        vec![
+            pair("alias", "field.too_long"),
+            pair("main_sn", "field.required")
+        ]
+    );
+    for (body, want) in [
+        (
+            json!({"alias": "  ", "role": "main"}),
+            pair("alias", "field.invalid"),
+        ),
+        (
+            json!({"alias": "收银\u{7}台", "role": "main"}),
+            pair("alias", "field.invalid"),
+        ),
+        (
+            json!({"alias": "", "role": "main"}),
+            pair("alias", "field.invalid"),
+        ),
+        (
+            json!({"role": "main", "main_sn": a}),
+            pair("main_sn", "field.invalid"),
+        ),
+        (
+            json!({"role": "secondary", "main_sn": "LKLA8123"}),
+            pair("main_sn", "terminal.sn_invalid"),
+        ),
+        // Itself, a secondary, another merchant's main, an unknown serial.
+        (
+            json!({"role": "secondary", "main_sn": b}),
+            pair("main_sn", "terminal.main_invalid"),
+        ),
+        (
+            json!({"role": "secondary", "main_sn": c}),
+            pair("main_sn", "terminal.main_invalid"),
+        ),
+        (
+            json!({"role": "secondary", "main_sn": theirs.sn}),
+            pair("main_sn", "terminal.main_invalid"),
+        ),
+    ] {
+        let e = put_terminal(&app, b, body.clone())
+            .await
+            .expect_error(400, "request.field_invalid");
+        assert_eq!(field_codes(&e), vec![want], "{body}");
+    }
+    let inv = inventory(&app).await;
+    let e = put_terminal(
+        &app,
+        b,
+        json!({"role": "secondary", "main_sn": inv.unknown_sns[0]}),
+    )
+    .await
+    .expect_error(400, "request.field_invalid");
+    assert_eq!(
+        field_codes(&e),
+        vec![pair("main_sn", "terminal.main_invalid")]
+    );
+    // Unknown fields, a missing or unknown role: refused by the form.
+    for body in [
+        json!({"role": "main", "status": "frozen"}),
+        json!({"alias": "x"}),
+        json!({"role": "spare"}),
+    ] {
+        put_terminal(&app, a, body)
+            .await
+            .expect_error(400, "request.field_invalid");
+    }
+    // Someone else's, a free, an unknown or a malformed serial: not found.
+    let free = inv.terminals.iter().find(|t| t.state == "free").unwrap();
+    for sn in [&theirs.sn, &free.sn, &inv.unknown_sns[0], &"LKL".to_owned()] {
+        put_terminal(&app, sn, json!({"role": "main"}))
+            .await
+            .expect_error(404, "resource.not_found");
+    }
+    // A write: it needs an Idempotency-Key.
+    app.call(
+        Method::PUT,
+        &format!("/v1/terminals/{b}"),
+        Some(json!({"role": "main"})),
+        &[],
+    )
+    .await
+    .expect_error(400, "idempotency.key_missing");
+    // Nothing refused changed anything.
+    assert_eq!(
+        list_terminals(&app).await.iter().find(|t| &t.sn == b),
+        Some(&same)
+    );
+
+    // A main with secondaries can neither become a secondary nor go.
+    let c_main: Terminal =
+        ok(put_terminal(&app, c, json!({"role": "main", "alias": "后厨"})).await).parse();
+    assert_eq!(
+        (c_main.role, c_main.main_sn.as_deref()),
+        (TerminalRole::Main, None)
+    );
+    put_terminal(&app, a, json!({"role": "secondary", "main_sn": c}))
+        .await
+        .expect_error(409, "terminal.main_has_secondaries");
+    app.write(Method::DELETE, &format!("/v1/terminals/{a}"), None)
+        .await
+        .expect_error(409, "terminal.main_has_secondaries");
+    // Once its secondary moves under the other main, it can.
+    ok(put_terminal(&app, b, json!({"role": "secondary", "main_sn": c})).await);
+    let a_sec: Terminal =
+        ok(put_terminal(&app, a, json!({"role": "secondary", "main_sn": c})).await).parse();
+    assert_eq!(a_sec.main_sn.as_ref(), Some(c));
+    app.write(Method::DELETE, &format!("/v1/terminals/{c}"), None)
+        .await
+        .expect_error(409, "terminal.main_has_secondaries");
+    let gone: TerminalUnbound = ok(app
+        .write(Method::DELETE, &format!("/v1/terminals/{a}"), None)
+        .await)
+    .parse();
+    assert_eq!(gone.reason, UnbindReason::Merchant);
+    // Each accepted change emitted terminal.updated, in order.
+    let mut updated = Vec::new();
+    loop {
+        let e = next_terminal_event(&app, &mut events).await;
+        if e.event_type == event_types::TERMINAL_UNBOUND {
+            assert_eq!(e.data["sn"], a.as_str());
+            break;
+        }
+        assert_eq!(e.event_type, event_types::TERMINAL_UPDATED);
+        updated.push(e.data["sn"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(updated, vec![c.clone(), c.clone(), b.clone(), a.clone()]);
+
+    // A frozen terminal can still be renamed; it stays frozen.
+    ok(app
+        .open_post(
+            "/sandbox/terminals/freeze",
+            json!({"sn": b, "frozen": true}),
+        )
+        .await);
+    let frozen: Terminal = ok(put_terminal(
+        &app,
+        b,
+        json!({"alias": "冻结的", "role": "secondary", "main_sn": c}),
+    )
+    .await)
+    .parse();
+    assert_eq!(frozen.status, TerminalStatus::Frozen);
+    assert_eq!(frozen.alias.as_deref(), Some("冻结的"));
+}
+
+#[tokio::test]
+async fn the_freeze_control_tells_the_owner_and_stops_trades_on_the_terminal() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let app = active_app(&sandbox, "13600000801").await;
+    let mut events = app.events(None).await;
+    let t = bind_free(&app, 2).await;
+    for _ in 0..2 {
+        next_of(&app, &mut events, event_types::TERMINAL_BOUND).await;
+    }
+    let freeze = |sn: &str, frozen: bool| json!({"sn": sn, "frozen": frozen});
+
+    // Frozen (typed loosely): terminal.frozen with the terminal, now frozen.
+    let inv_t: InventoryTerminal = ok(app
+        .open_post(
+            "/sandbox/terminals/freeze",
+            freeze(&t[0].sn.to_lowercase(), true),
+        )
+        .await)
+    .parse();
+    assert_eq!(inv_t.sn, t[0].sn);
+    assert_eq!(inv_t.status, TerminalStatus::Frozen);
+    assert_eq!(inv_t.merchant_id, app.merchant_id);
+    let e = next_terminal_event(&app, &mut events).await;
+    assert_eq!(e.event_type, event_types::TERMINAL_FROZEN);
+    let data: Terminal = serde_json::from_value(e.data).unwrap();
+    assert_eq!(
+        data,
+        Terminal {
+            status: TerminalStatus::Frozen,
+            ..t[0].clone()
+        }
+    );
+    let listed = list_terminals(&app).await;
+    assert_eq!(
+        listed.iter().find(|x| x.sn == t[0].sn).unwrap().status,
+        TerminalStatus::Frozen
+    );
+
+    // A frozen terminal takes no trades: not by name, not drawn.
+    let e = app
+        .open_post(
+            "/sandbox/trades",
+            json!({"merchant_id": app.merchant_id, "terminal_sn": t[0].sn}),
+        )
+        .await
+        .expect_error(400, "request.field_invalid");
+    assert_eq!(field_codes(&e), vec![pair("terminal_sn", "field.invalid")]);
+    let made = inject(&app, json!({"count": 20})).await;
+    assert!(made.trades.iter().all(|x| x.terminal_sn == t[1].sn));
+
+    // Freezing it again changes nothing and emits nothing: the next terminal
+    // event is the second terminal's freeze.
+    ok(app
+        .open_post("/sandbox/terminals/freeze", freeze(&t[0].sn, true))
+        .await);
+    ok(app
+        .open_post("/sandbox/terminals/freeze", freeze(&t[1].sn, true))
+        .await);
+    let e = next_terminal_event(&app, &mut events).await;
+    assert_eq!(
+        (e.event_type.as_str(), e.data["sn"].as_str()),
+        (event_types::TERMINAL_FROZEN, Some(t[1].sn.as_str()))
+    );
+    // No terminal left to trade on.
+    app.open_post("/sandbox/trades", json!({"merchant_id": app.merchant_id}))
+        .await
+        .expect_error(409, "sandbox.no_terminal");
+    app.open_post(
+        "/sandbox/trades/stream",
+        json!({"merchant_id": app.merchant_id}),
+    )
+    .await
+    .expect_error(409, "sandbox.no_terminal");
+
+    // Unfrozen: terminal.unfrozen, and it trades again.
+    ok(app
+        .open_post("/sandbox/terminals/freeze", freeze(&t[0].sn, false))
+        .await);
+    let e = next_terminal_event(&app, &mut events).await;
+    assert_eq!(e.event_type, event_types::TERMINAL_UNFROZEN);
+    assert_eq!(e.data["status"], "active");
+    assert_eq!(e.data["sn"], t[0].sn.as_str());
+    let made = inject(&app, json!({"count": 3})).await;
+    assert!(made.trades.iter().all(|x| x.terminal_sn == t[0].sn));
+
+    // A freeze stays with the terminal: unbound, it is still frozen, and it
+    // binds frozen. A free terminal can be frozen (nobody to tell).
+    ok(app
+        .write(Method::DELETE, &format!("/v1/terminals/{}", t[1].sn), None)
+        .await);
+    let inv = inventory(&app).await;
+    let t1 = inv.terminals.iter().find(|x| x.sn == t[1].sn).unwrap();
+    assert_eq!(
+        (t1.state.as_str(), t1.status),
+        ("free", TerminalStatus::Frozen)
+    );
+    let rebound: TerminalBinding = ok(app
+        .write(Method::POST, "/v1/terminals", Some(json!({"sn": t[1].sn})))
+        .await)
+    .parse();
+    assert_eq!(rebound.terminal.status, TerminalStatus::Frozen);
+    let free = inv
+        .terminals
+        .iter()
+        .find(|x| x.state == "free" && x.sn != t[1].sn)
+        .unwrap();
+    let free_frozen: InventoryTerminal = ok(app
+        .open_post("/sandbox/terminals/freeze", freeze(&free.sn, true))
+        .await)
+    .parse();
+    assert_eq!(
+        (free_frozen.merchant_id, free_frozen.status),
+        (None, TerminalStatus::Frozen)
+    );
+
+    // Refusals.
+    let e = app
+        .open_post("/sandbox/terminals/freeze", freeze("LKLA8123", true))
+        .await
+        .expect_error(400, "request.field_invalid");
+    assert_eq!(field_codes(&e), vec![pair("sn", "terminal.sn_invalid")]);
+    app.open_post(
+        "/sandbox/terminals/freeze",
+        freeze(&inv.unknown_sns[0], true),
+    )
+    .await
+    .expect_error(404, "terminal.not_found");
+    for body in [
+        json!({"sn": t[0].sn}),
+        json!({"sn": t[0].sn, "frozen": true, "why": "x"}),
+    ] {
+        app.open_post("/sandbox/terminals/freeze", body)
+            .await
+            .expect_error(400, "request.field_invalid");
+    }
+}
+
+#[tokio::test]
+async fn the_transfer_control_moves_a_terminal_and_tells_both_merchants() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let a = active_app(&sandbox, "13600000901").await;
+    let b = active_app(&sandbox, "13600000902").await;
+    let a_id = a.merchant_id.clone().unwrap();
+    let b_id = b.merchant_id.clone().unwrap();
+    let mut a_events = a.events(None).await;
+    let mut b_events = b.events(None).await;
+    let t = bind_free(&a, 3).await;
+    for _ in 0..3 {
+        next_of(&a, &mut a_events, event_types::TERMINAL_BOUND).await;
+    }
+    // A secondary with an alias and a trade moves to b by phone: it is b's
+    // first terminal, so b's main, afresh.
+    ok(put_terminal(
+        &a,
+        &t[2].sn,
+        json!({"alias": "门口", "role": "secondary", "main_sn": t[0].sn}),
+    )
+    .await);
+    inject(&a, json!({"terminal_sn": t[2].sn})).await;
+    let moved: TerminalTransferred = ok(a
+        .open_post(
+            "/sandbox/terminals/transfer",
+            json!({"sn": t[2].sn, "to_phone": "+86 136-0000-0902"}),
+        )
+        .await)
+    .parse();
+    assert_eq!(
+        (
+            moved.from_merchant_id.as_str(),
+            moved.to_merchant_id.as_str()
+        ),
+        (a_id.as_str(), b_id.as_str())
+    );
+    assert_eq!(moved.terminal.sn, t[2].sn);
+    assert_eq!(
+        (moved.terminal.role, moved.terminal.main_sn.as_deref()),
+        (TerminalRole::Main, None)
+    );
+    assert_eq!(
+        (
+            moved.terminal.alias.as_deref(),
+            moved.terminal.last_trade_at.as_deref()
+        ),
+        (None, None)
+    );
+    let gone = next_of(&a, &mut a_events, event_types::TERMINAL_UNBOUND).await;
+    let gone: TerminalUnbound = serde_json::from_value(gone.data).unwrap();
+    assert_eq!(
+        (gone.sn.as_str(), gone.reason),
+        (t[2].sn.as_str(), UnbindReason::Transferred)
+    );
+    let came = next_of(&b, &mut b_events, event_types::TERMINAL_BOUND).await;
+    assert_eq!(
+        serde_json::from_value::<Terminal>(came.data).unwrap(),
+        moved.terminal
+    );
+    assert_eq!(list_terminals(&b).await, vec![moved.terminal.clone()]);
+    assert!(list_terminals(&a).await.iter().all(|x| x.sn != t[2].sn));
+    // It is b's now: a binding it is refused loudly.
+    a.write(Method::POST, "/v1/terminals", Some(json!({"sn": t[2].sn})))
+        .await
+        .expect_error(409, "terminal.owned_by_other");
+
+    // a's main, with a secondary and no other main, moves to b by id: the
+    // secondary becomes a's main first; at b it is a secondary of b's main.
+    let moved: TerminalTransferred = ok(a
+        .open_post(
+            "/sandbox/terminals/transfer",
+            json!({"sn": t[0].sn, "to_merchant_id": b_id}),
+        )
+        .await)
+    .parse();
+    assert_eq!(moved.terminal.role, TerminalRole::Secondary);
+    assert_eq!(moved.terminal.main_sn.as_ref(), Some(&t[2].sn));
+    let e = next_terminal_event(&a, &mut a_events).await;
+    assert_eq!(e.event_type, event_types::TERMINAL_UPDATED);
+    let promoted: Terminal = serde_json::from_value(e.data).unwrap();
+    assert_eq!(promoted.sn, t[1].sn);
+    assert_eq!(
+        (promoted.role, promoted.main_sn.as_deref()),
+        (TerminalRole::Main, None)
+    );
+    let e = next_terminal_event(&a, &mut a_events).await;
+    assert_eq!(e.event_type, event_types::TERMINAL_UNBOUND);
+    assert_eq!(
+        (e.data["sn"].as_str(), e.data["reason"].as_str()),
+        (Some(t[0].sn.as_str()), Some("transferred"))
+    );
+    assert_eq!(list_terminals(&a).await, vec![promoted]);
+
+    // With another main, the secondaries go under it instead.
+    let c = bind_free(&b, 1).await.remove(0); // b: t2 main, t0 and c under it
+    ok(put_terminal(&b, &c.sn, json!({"role": "main"})).await);
+    ok(b.open_post(
+        "/sandbox/terminals/transfer",
+        json!({"sn": t[2].sn, "to_phone": "13800000003"}),
+    )
+    .await);
+    let b_list = list_terminals(&b).await;
+    let t0 = b_list.iter().find(|x| x.sn == t[0].sn).unwrap();
+    assert_eq!(
+        t0.main_sn.as_ref(),
+        Some(&c.sn),
+        "re-homed under b's other main"
+    );
+    // The seeded other merchant got it as one of its secondaries.
+    let inv = inventory(&b).await;
+    let seeded_other = inv.terminals.iter().find(|x| x.sn == t[2].sn).unwrap();
+    assert!(seeded_other.merchant_id.is_some() && seeded_other.merchant_id.as_ref() != Some(&b_id));
+
+    // Refusals.
+    let free = inv.terminals.iter().find(|x| x.state == "free").unwrap();
+    let transfer = |body: serde_json::Value| b.open_post("/sandbox/terminals/transfer", body);
+    transfer(json!({"sn": free.sn, "to_merchant_id": a_id}))
+        .await
+        .expect_error(409, "sandbox.terminal_not_bound");
+    transfer(json!({"sn": inv.unknown_sns[0], "to_merchant_id": a_id}))
+        .await
+        .expect_error(404, "terminal.not_found");
+    transfer(json!({"sn": c.sn, "to_merchant_id": "mch_nobody"}))
+        .await
+        .expect_error(404, "sandbox.merchant_unknown");
+    transfer(json!({"sn": c.sn, "to_phone": "13900000999"}))
+        .await
+        .expect_error(404, "sandbox.merchant_unknown");
+    transfer(json!({"sn": c.sn, "to_phone": "13800000002"}))
+        .await
+        .expect_error(409, "merchant.not_active");
+    for (body, want) in [
+        (
+            json!({"sn": "LKL", "to_merchant_id": a_id}),
+            pair("sn", "terminal.sn_invalid"),
+        ),
+        (
+            json!({"sn": c.sn, "to_phone": "12345"}),
+            pair("to_phone", "auth.phone_invalid"),
+        ),
+        (json!({"sn": c.sn}), pair("to_phone", "field.invalid")),
+        (
+            json!({"sn": c.sn, "to_phone": "13600000901", "to_merchant_id": a_id}),
+            pair("to_phone", "field.invalid"),
+        ),
+        (
+            json!({"sn": c.sn, "to_merchant_id": b_id}),
+            pair("to_merchant_id", "field.invalid"),
+        ),
+    ] {
+        let e = transfer(body.clone())
+            .await
+            .expect_error(400, "request.field_invalid");
+        assert_eq!(field_codes(&e), vec![want], "{body}");
+    }
+    // Nothing refused moved anything.
+    assert_eq!(list_terminals(&b).await.len(), 2);
 }
