@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::MerchantError;
-use crate::error::{Error, Lang, RUNTIME};
+use crate::error::{Error, Lang, RUNTIME, Result};
 use crate::store::SecretStore;
 
 /// How the app configures the core.
@@ -55,6 +55,8 @@ pub struct MerchantCore {
     runtime: Option<tokio::runtime::Runtime>,
     config: CoreConfig,
     session: Arc<crate::session::SessionState>,
+    /// Bluetooth LE: the real radio (btleplug) unless a test gives another.
+    ble: crate::terminals::ble::BleScanner,
 }
 
 #[uniffi::export]
@@ -65,6 +67,49 @@ impl MerchantCore {
     pub fn new(
         config: CoreConfig,
         secret_store: Arc<dyn SecretStore>,
+    ) -> Result<Arc<Self>, MerchantError> {
+        Self::with_ble(
+            config,
+            secret_store,
+            crate::terminals::ble::BleScanner::default(),
+        )
+    }
+
+    pub fn data_dir(&self) -> String {
+        self.config.data_dir.clone()
+    }
+
+    /// Applies an event the platform sent (one that `verify_push` verified,
+    /// or one of the live stream) through the one path every event takes:
+    /// the capability that owns it applies it to what the phone keeps.
+    /// Terminal events update the terminal list (a terminal moved to another
+    /// merchant is recorded as a protection finding); other types are
+    /// accepted and left to their capabilities.
+    pub async fn apply_event(&self, event: crate::session::PushEvent) -> Result<(), MerchantError> {
+        let state = self.session_state();
+        self.run(async move {
+            let data: serde_json::Value = serde_json::from_str(&event.body_json).map_err(|_| {
+                Error::new(&crate::platform::PUSH_MALFORMED).detail("event data is not JSON")
+            })?;
+            let store = state.merchant_store().await?;
+            if crate::terminals::events::owns(&event.event_type) {
+                store
+                    .db()
+                    .write(|tx| crate::terminals::events::apply(tx, &event.event_type, &data))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl MerchantCore {
+    /// [`MerchantCore::new`] with another Bluetooth LE central (the simulated
+    /// one in tests and demos).
+    pub fn with_ble(
+        config: CoreConfig,
+        secret_store: Arc<dyn SecretStore>,
+        ble: crate::terminals::ble::BleScanner,
     ) -> Result<Arc<Self>, MerchantError> {
         crate::error::set_language(config.language);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -78,15 +123,26 @@ impl MerchantCore {
             runtime: Some(runtime),
             config,
             session,
+            ble,
         }))
     }
 
-    pub fn data_dir(&self) -> String {
-        self.config.data_dir.clone()
+    pub(crate) fn config(&self) -> &CoreConfig {
+        &self.config
     }
-}
 
-impl MerchantCore {
+    pub(crate) fn ble(&self) -> &crate::terminals::ble::BleScanner {
+        &self.ble
+    }
+
+    /// The core's runtime, for work that outlives the call (a BLE scan).
+    pub(crate) fn runtime_handle(&self) -> Result<tokio::runtime::Handle> {
+        self.runtime
+            .as_ref()
+            .map(|r| r.handle().clone())
+            .ok_or_else(|| Error::new(&RUNTIME).detail("runtime shut down"))
+    }
+
     pub(crate) fn session_state(&self) -> Arc<crate::session::SessionState> {
         self.session.clone()
     }

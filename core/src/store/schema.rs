@@ -108,18 +108,19 @@ pub static MIGRATIONS: &[Migration] = &[
     Migration {
         name: "terminals: the terminal list, the model rules; findings",
         up: Up::Sql(
-            "-- The merchant's terminals as the platform last said (terminals/store.rs).
-             -- Times are unix milliseconds.
+            "-- The merchant's terminals as the platform last said (terminals/store.rs),
+             -- and those that left it (status 'unbound'). Times are unix milliseconds.
              CREATE TABLE terminal (
                  sn            TEXT PRIMARY KEY NOT NULL CHECK (length(sn) BETWEEN 1 AND 64),
                  model         TEXT NOT NULL,
                  firmware      TEXT NOT NULL,
                  alias         TEXT,
-                 status        TEXT NOT NULL CHECK (status IN ('active', 'frozen')),
+                 status        TEXT NOT NULL CHECK (status IN ('active', 'frozen', 'unbound')),
                  role          TEXT NOT NULL CHECK (role IN ('main', 'secondary')),
                  main_sn       TEXT,
                  bound_at      INTEGER NOT NULL,
                  last_trade_at INTEGER,
+                 unbound_at    INTEGER,
                  updated_at    INTEGER NOT NULL
              ) STRICT, WITHOUT ROWID;
 
@@ -150,8 +151,8 @@ pub static MIGRATIONS: &[Migration] = &[
              ) STRICT;
              CREATE INDEX finding_open ON finding (code, reason, subject) WHERE acknowledged_at IS NULL;",
         ),
-        sample: "INSERT INTO terminal (sn, model, firmware, alias, status, role, main_sn, bound_at, last_trade_at, updated_at)
-                     VALUES ('LKLA800123455', 'A8', 'A8_V2.4.0', '收银台', 'active', 'main', NULL, 1700000000000, NULL, 1700000000000);
+        sample: "INSERT INTO terminal (sn, model, firmware, alias, status, role, main_sn, bound_at, last_trade_at, unbound_at, updated_at)
+                     VALUES ('LKLA800123455', 'A8', 'A8_V2.4.0', '收银台', 'active', 'main', NULL, 1700000000000, NULL, NULL, 1700000000000);
                  INSERT INTO terminal_model (model, name, serial_prefix, serial_length, has_bluetooth, fetched_at)
                      VALUES ('A8', '拉卡拉电签 A8', 'LKLA8', 13, 1, 1700000000000);
                  INSERT INTO finding (id, code, reason, subject, severity, message_zh, message_en, occurred_at, last_seen_at, acknowledged_at)
