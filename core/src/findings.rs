@@ -165,14 +165,15 @@ pub fn acknowledge(conn: &Connection, id: i64) -> Result<()> {
 impl MerchantCore {
     /// The merchant-protection findings on this device, newest first: open
     /// ones, and acknowledged ones too when `include_acknowledged`.
-    pub async fn findings(&self, include_acknowledged: bool) -> Result<Vec<Finding>, MerchantError> {
+    pub async fn findings(
+        &self,
+        include_acknowledged: bool,
+    ) -> Result<Vec<Finding>, MerchantError> {
         let state = self.session_state();
         self.run(async move {
             let store = state.merchant_store().await?;
             let lang = current_language();
-            store
-                .db()
-                .read(|c| list(c, include_acknowledged, lang))
+            store.db().read(|c| list(c, include_acknowledged, lang))
         })
         .await
     }
@@ -229,7 +230,10 @@ mod tests {
         assert!(open[0].message.contains("属于其他商户"));
         let all = db.read(|c| list(c, true, Lang::En)).unwrap();
         assert_eq!(all.len(), 2);
-        assert!(all.iter().any(|f| f.id == a && f.acknowledged_at_ms.is_some()));
+        assert!(
+            all.iter()
+                .any(|f| f.id == a && f.acknowledged_at_ms.is_some())
+        );
 
         // Seen again after the merchant acknowledged it: a new finding.
         let again = db.write(|tx| record(tx, &owned("LKLA800123455"))).unwrap();
