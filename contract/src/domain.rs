@@ -174,6 +174,8 @@ pub mod routes {
     pub const SETTLEMENT: Route = Route::new("GET", "/v1/settlements/{date}", Session);
 
     pub const SANDBOX_TERMINALS: Route = Route::new("GET", "/sandbox/terminals", Open);
+    pub const SANDBOX_TERMINAL_BACK_PHOTO: Route =
+        Route::new("GET", "/sandbox/terminals/{sn}/back-photo", Open);
     pub const SANDBOX_FREEZE_TERMINAL: Route =
         Route::new("POST", "/sandbox/terminals/freeze", Open);
     pub const SANDBOX_TRANSFER_TERMINAL: Route =
@@ -213,6 +215,7 @@ pub mod routes {
         SETTLEMENTS,
         SETTLEMENT,
         SANDBOX_TERMINALS,
+        SANDBOX_TERMINAL_BACK_PHOTO,
         SANDBOX_FREEZE_TERMINAL,
         SANDBOX_TRANSFER_TERMINAL,
         SANDBOX_ACTIVATE_MERCHANT,

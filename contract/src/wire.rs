@@ -33,6 +33,16 @@ pub struct FieldError {
     pub code: String,
 }
 
+impl FieldError {
+    /// `field` breaks the rule `code`.
+    pub fn new(field: &str, code: &str) -> FieldError {
+        FieldError {
+            field: field.to_owned(),
+            code: code.to_owned(),
+        }
+    }
+}
+
 /// One page of a list: `?cursor=<opaque>&limit=<1..200>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Page<T> {

@@ -1046,3 +1046,51 @@ async fn the_transfer_control_moves_a_terminal_and_tells_both_merchants() {
     // Nothing refused moved anything.
     assert_eq!(list_terminals(&b).await.len(), 2);
 }
+
+#[tokio::test]
+async fn the_back_photo_control_draws_a_readable_back_qr_and_refuses_bad_queries() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let app = App::new(&sandbox);
+    let inv = inventory(&app).await;
+    let t = &inv.terminals[0];
+    let hosts = vec!["qr.sandbox.lakala.example".to_owned()];
+    for query in ["", "?width=2000&angle=33", "?width=640&angle=-120"] {
+        let r = ok(app
+            .open_get(&format!("/sandbox/terminals/{}/back-photo{query}", t.sn))
+            .await);
+        assert_eq!(
+            r.headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("image/jpeg")
+        );
+        // The core's own reader finds the terminal's QR in it.
+        let read = merchant_core::terminals::photo::scan_qr_photo(&r.body, &hosts)
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        assert_eq!(read.sn, t.sn, "{query}");
+    }
+    let r = app
+        .open_get(&format!(
+            "/sandbox/terminals/{}/back-photo?width=99999&angle=nan",
+            t.sn
+        ))
+        .await;
+    let e = r.expect_error(400, "request.field_invalid");
+    let fields: Vec<&str> = e
+        .fields
+        .iter()
+        .flatten()
+        .map(|f| f.field.as_str())
+        .collect();
+    assert_eq!(fields, vec!["width", "angle"]);
+    app.open_get(&format!("/sandbox/terminals/{}/back-photo?size=3", t.sn))
+        .await
+        .expect_error(400, "request.field_invalid");
+    app.open_get(&format!(
+        "/sandbox/terminals/{}/back-photo",
+        inv.unknown_sns[0]
+    ))
+    .await
+    .expect_error(404, "terminal.not_found");
+    app.open_get("/sandbox/terminals/NOT-A-SERIAL/back-photo")
+        .await
+        .expect_error(400, "request.field_invalid");
+}

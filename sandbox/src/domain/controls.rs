@@ -39,13 +39,6 @@ pub const STREAM_DEFAULT_MS: u64 = 2_000;
 /// The shop name of a merchant activated by the control without one.
 pub const DEFAULT_SHOP: &str = "沙箱测试商户";
 
-fn field(name: &str, code: &str) -> FieldError {
-    FieldError {
-        field: name.to_owned(),
-        code: code.to_owned(),
-    }
-}
-
 fn known_merchant(state: &AppState, conn: &Connection, merchant_id: &str) -> Result<(), ApiError> {
     if state.merchant_exists(conn, merchant_id)? {
         Ok(())
@@ -67,8 +60,9 @@ pub async fn inventory(State(state): State<AppState>) -> Result<Json<Inventory>,
 /// The inventory serial a control names: 400 `terminal.sn_invalid` (field
 /// `sn`) when it is not a serial.
 fn control_sn(sn: &str) -> Result<String, ApiError> {
-    inventory::normalize_sn(sn)
-        .ok_or_else(|| ApiError::fields(vec![field("sn", wire::TERMINAL_SN_INVALID.code)]))
+    inventory::normalize_sn(sn).ok_or_else(|| {
+        ApiError::fields(vec![FieldError::new("sn", wire::TERMINAL_SN_INVALID.code)])
+    })
 }
 
 /// `POST /sandbox/terminals/freeze`: freezes or unfreezes a terminal of the
@@ -97,16 +91,20 @@ pub async fn transfer_terminal(
     let (target_field, phone) = match (&req.to_phone, &req.to_merchant_id) {
         (Some(phone), None) => {
             let phone = merchant_core::validate::phone::normalize(phone).map_err(|_| {
-                ApiError::fields(vec![field("to_phone", codes::AUTH_PHONE_INVALID.code)])
+                ApiError::fields(vec![FieldError::new(
+                    "to_phone",
+                    codes::AUTH_PHONE_INVALID.code,
+                )])
             })?;
             ("to_phone", Some(phone))
         }
         (None, Some(_)) => ("to_merchant_id", None),
         _ => {
-            return Err(
-                ApiError::fields(vec![field("to_phone", wire::FIELD_INVALID.code)])
-                    .detail("exactly one of to_phone, to_merchant_id"),
-            );
+            return Err(ApiError::fields(vec![FieldError::new(
+                "to_phone",
+                wire::FIELD_INVALID.code,
+            )])
+            .detail("exactly one of to_phone, to_merchant_id"));
         }
     };
     let now = state.now_unix();
@@ -130,10 +128,11 @@ pub async fn transfer_terminal(
         let held =
             terminals::find(&tx, &sn)?.ok_or_else(|| ApiError::new(&wire::TERMINAL_NOT_FOUND))?;
         if held.merchant_id.as_deref() == Some(to.as_str()) {
-            return Err(
-                ApiError::fields(vec![field(target_field, wire::FIELD_INVALID.code)])
-                    .detail("the terminal is that merchant's already"),
-            );
+            return Err(ApiError::fields(vec![FieldError::new(
+                target_field,
+                wire::FIELD_INVALID.code,
+            )])
+            .detail("the terminal is that merchant's already"));
         }
         let moved = terminals::transfer_with(&state, &tx, &held, &to, now)?;
         tx.commit()?;
@@ -154,7 +153,7 @@ pub async fn activate_merchant(
         .unwrap_or(DEFAULT_SHOP)
         .to_owned();
     if shop.chars().count() > review::SHOP_NAME_MAX || shop.chars().any(char::is_control) {
-        return Err(ApiError::fields(vec![field(
+        return Err(ApiError::fields(vec![FieldError::new(
             "shop_name",
             wire::FIELD_INVALID.code,
         )]));
@@ -179,25 +178,29 @@ pub async fn inject_trades(
     let mut problems = Vec::new();
     let count = req.count.unwrap_or(1);
     if !(1..=INJECT_MAX).contains(&count) {
-        problems.push(field("count", wire::FIELD_INVALID.code));
+        problems.push(FieldError::new("count", wire::FIELD_INVALID.code));
     }
     let channel = match req.channel.as_deref().map(Channel::parse) {
         None => None,
         Some(Ok(c)) => Some(c),
         Some(Err(_)) => {
-            problems.push(field("channel", wire::FIELD_CHANNEL.code));
+            problems.push(FieldError::new("channel", wire::FIELD_CHANNEL.code));
             None
         }
     };
     let amount = match req.amount.as_deref().map(Amount::parse) {
         None => None,
         Some(Ok(a)) if a.is_zero() => {
-            problems.push(field("amount", wire::FIELD_INVALID.code));
+            problems.push(FieldError::new("amount", wire::FIELD_INVALID.code));
             None
         }
         Some(Ok(a)) => Some(a),
         Some(Err(e)) => {
-            problems.extend(e.problems.iter().map(|p| field("amount", &p.code)));
+            problems.extend(
+                e.problems
+                    .iter()
+                    .map(|p| FieldError::new("amount", &p.code)),
+            );
             None
         }
     };
@@ -210,11 +213,11 @@ pub async fn inject_trades(
                 t.timestamp()
             }
             Ok(_) => {
-                problems.push(field("at", wire::FIELD_RANGE.code));
+                problems.push(FieldError::new("at", wire::FIELD_RANGE.code));
                 now
             }
             Err(_) => {
-                problems.push(field("at", wire::FIELD_TIME.code));
+                problems.push(FieldError::new("at", wire::FIELD_TIME.code));
                 now
             }
         },
@@ -224,7 +227,10 @@ pub async fn inject_trades(
         Some(sn) => match inventory::normalize_sn(sn) {
             Some(sn) => Some(sn),
             None => {
-                problems.push(field("terminal_sn", wire::TERMINAL_SN_INVALID.code));
+                problems.push(FieldError::new(
+                    "terminal_sn",
+                    wire::TERMINAL_SN_INVALID.code,
+                ));
                 None
             }
         },
@@ -285,10 +291,10 @@ pub async fn start_stream(
     let interval = req.interval_ms.unwrap_or(STREAM_DEFAULT_MS);
     let mut problems = Vec::new();
     if !(STREAM_MIN_MS..=STREAM_MAX_MS).contains(&interval) {
-        problems.push(field("interval_ms", wire::FIELD_INVALID.code));
+        problems.push(FieldError::new("interval_ms", wire::FIELD_INVALID.code));
     }
     if req.count == Some(0) {
-        problems.push(field("count", wire::FIELD_INVALID.code));
+        problems.push(FieldError::new("count", wire::FIELD_INVALID.code));
     }
     if !problems.is_empty() {
         return Err(ApiError::fields(problems));
@@ -445,13 +451,17 @@ pub async fn run_settlement(
     let mut problems = Vec::new();
     let day = settlements::parse_day(&req.date);
     if day.is_none() {
-        problems.push(field("date", wire::FIELD_DATE.code));
+        problems.push(FieldError::new("date", wire::FIELD_DATE.code));
     }
     let shortfall = match req.shortfall.as_deref().map(Amount::parse) {
         None => Amount::ZERO,
         Some(Ok(a)) => a,
         Some(Err(e)) => {
-            problems.extend(e.problems.iter().map(|p| field("shortfall", &p.code)));
+            problems.extend(
+                e.problems
+                    .iter()
+                    .map(|p| FieldError::new("shortfall", &p.code)),
+            );
             Amount::ZERO
         }
     };

@@ -69,6 +69,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub mod agreement;
+pub mod back_photo;
 pub mod bins;
 pub mod controls;
 pub mod documents;
@@ -124,6 +125,10 @@ pub fn routes() -> Router<AppState> {
         .route(r::SETTLEMENTS.path, get(settlements::list))
         .route(r::SETTLEMENT.path, get(settlements::get_one))
         .route(r::SANDBOX_TERMINALS.path, get(controls::inventory))
+        .route(
+            r::SANDBOX_TERMINAL_BACK_PHOTO.path,
+            get(back_photo::back_photo),
+        )
         .route(
             r::SANDBOX_FREEZE_TERMINAL.path,
             post(controls::freeze_terminal),

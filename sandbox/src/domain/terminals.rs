@@ -282,17 +282,10 @@ fn serial_of(state: &AppState, req: &BindTerminal) -> Result<String, ApiError> {
                     .detail(detail)
             })
         }
-        _ => Err(ApiError::fields(vec![field(
+        _ => Err(ApiError::fields(vec![FieldError::new(
             "sn",
             wire::FIELD_ONE_OF_SN_QR.code,
         )])),
-    }
-}
-
-fn field(name: &str, code: &str) -> FieldError {
-    FieldError {
-        field: name.to_owned(),
-        code: code.to_owned(),
     }
 }
 
@@ -337,10 +330,10 @@ pub async fn bind(
 fn alias_of(alias: Option<&str>, problems: &mut Vec<FieldError>) -> Option<String> {
     let alias = alias?.trim();
     if alias.is_empty() || alias.chars().any(char::is_control) {
-        problems.push(field("alias", wire::FIELD_INVALID.code));
+        problems.push(FieldError::new("alias", wire::FIELD_INVALID.code));
         None
     } else if alias.chars().count() > TERMINAL_ALIAS_MAX {
-        problems.push(field("alias", wire::FIELD_TOO_LONG.code));
+        problems.push(FieldError::new("alias", wire::FIELD_TOO_LONG.code));
         None
     } else {
         Some(alias.to_owned())
@@ -360,17 +353,17 @@ pub async fn update(
     let main_sn = match (req.role, req.main_sn.as_deref()) {
         (TerminalRole::Main, None) => None,
         (TerminalRole::Main, Some(_)) => {
-            problems.push(field("main_sn", wire::FIELD_INVALID.code));
+            problems.push(FieldError::new("main_sn", wire::FIELD_INVALID.code));
             None
         }
         (TerminalRole::Secondary, None) => {
-            problems.push(field("main_sn", wire::FIELD_REQUIRED.code));
+            problems.push(FieldError::new("main_sn", wire::FIELD_REQUIRED.code));
             None
         }
         (TerminalRole::Secondary, Some(text)) => {
             let main = inventory::normalize_sn(text);
             if main.is_none() {
-                problems.push(field("main_sn", wire::TERMINAL_SN_INVALID.code));
+                problems.push(FieldError::new("main_sn", wire::TERMINAL_SN_INVALID.code));
             }
             main
         }
@@ -385,7 +378,7 @@ pub async fn update(
             let names_a_main =
                 *main != sn && find_owned(&tx, &merchant_id, main)?.is_some_and(|m| m.is_main());
             if !names_a_main {
-                return Err(ApiError::fields(vec![field(
+                return Err(ApiError::fields(vec![FieldError::new(
                     "main_sn",
                     wire::FIELD_TERMINAL_MAIN_INVALID.code,
                 )]));
@@ -603,8 +596,10 @@ pub fn page_error(problems: Vec<paging::PageProblem>) -> ApiError {
         problems
             .into_iter()
             .map(|p| match p {
-                paging::PageProblem::Cursor => field("cursor", wire::FIELD_PAGE_CURSOR.code),
-                paging::PageProblem::Limit => field("limit", wire::FIELD_PAGE_LIMIT.code),
+                paging::PageProblem::Cursor => {
+                    FieldError::new("cursor", wire::FIELD_PAGE_CURSOR.code)
+                }
+                paging::PageProblem::Limit => FieldError::new("limit", wire::FIELD_PAGE_LIMIT.code),
             })
             .collect(),
     )
