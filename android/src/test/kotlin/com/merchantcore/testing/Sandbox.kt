@@ -61,6 +61,17 @@ class Sandbox private constructor(
         return response.body()
     }
 
+    /** GET of a sandbox-only path whose answer is binary (a photo); the bytes. */
+    fun getBytes(pathAndQuery: String): ByteArray {
+        val request = HttpRequest.newBuilder(URI.create(url.trimEnd('/') + pathAndQuery))
+            .timeout(Duration.ofSeconds(20))
+            .GET()
+            .build()
+        val response = http.send(request, HttpResponse.BodyHandlers.ofByteArray())
+        check(response.statusCode() == 200) { "GET ${pathAndQuery.substringBefore('?')}: HTTP ${response.statusCode()}" }
+        return response.body()
+    }
+
     /** Trusts exactly the certificate whose SPKI SHA-256 is the pin (given, or learnt on first contact). */
     private fun pinnedContext(): SSLContext {
         val expected = givenPin
