@@ -3,6 +3,7 @@
 //! With no arguments it starts the embedded sandbox on loopback (TLS, pinned)
 //! and walks one merchant through the story as an app would, through
 //! `MerchantCore` only: device key, SMS code, sign-in, device registration,
+//! binding a terminal by its back QR (and the refusal of another merchant's),
 //! a transparent session refresh, sign-out. Each capability issue extends the
 //! story. `--platform URL --pin PIN` runs the same story against another
 //! platform (another sandbox: the SMS code is read from its `/sandbox/sms`,
@@ -15,10 +16,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use merchant_contract::domain::sandbox::Inventory;
 use merchant_contract::envelope::{DeviceKey, PlatformSigner};
 use merchant_contract::wire::sandbox as sbx;
 use merchant_core::platform::{Call, PlatformClient, PlatformConfig};
 use merchant_core::store::{FileSecretStore, SecretStore};
+use merchant_core::terminals::{BindOutcome, TerminalRole, TerminalUpdate};
 use merchant_core::{CoreConfig, Lang, MerchantCore, MerchantError};
 use merchant_sandbox::{
     DEFAULT_APP_ID, RunningSandbox, SANDBOX_PLATFORM_KEY_PKCS8, Sandbox, SandboxConfig,
@@ -297,7 +300,10 @@ async fn story(args: Args) -> Result<(), Failed> {
         return Err(Failed);
     }
 
-    // 5. Session renewal: on a sandbox, move its business clock past the
+    // 5. Terminals: bind by the back QR, name it, refuse another's.
+    terminals_story(&mut s, &core, &platform, &args, &signed_in).await?;
+
+    // 6. Session renewal: on a sandbox, move its business clock past the
     // access token's expiry; the platform refuses the next call as expired
     // and the core renews the session with its refresh token and retries,
     // without the app noticing. A shared sandbox's clock moves only when
@@ -351,7 +357,7 @@ async fn story(args: Args) -> Result<(), Failed> {
         }
     }
 
-    // 6. Sign-out.
+    // 7. Sign-out.
     s.step(
         "退出登录并清除本地数据",
         "Signing out and wiping local data",
@@ -373,6 +379,152 @@ async fn story(args: Args) -> Result<(), Failed> {
     drop(core);
     if let Some(sandbox) = platform.embedded {
         sandbox.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Binds a terminal by its back QR, makes it the main terminal with an
+/// alias, and shows the loud refusal of a terminal that belongs to another
+/// merchant. The terminals come from the sandbox's inventory; a platform
+/// without one skips the step.
+async fn terminals_story(
+    s: &mut Story,
+    core: &MerchantCore,
+    platform: &Platform,
+    args: &Args,
+    signed_in: &merchant_core::session::SignedIn,
+) -> Result<(), Failed> {
+    let inventory = match control_get::<Inventory>(platform, &args.app_id, "/sandbox/terminals")
+        .await
+    {
+        Ok(inv) => inv,
+        Err(e) => {
+            println!();
+            println!(
+                "（跳过终端绑定演示：平台没有沙箱终端库，{}）/ (terminal binding skipped: the platform has no sandbox inventory, {})",
+                e.code(),
+                e.code()
+            );
+            return Ok(());
+        }
+    };
+    if signed_in.merchant_status != "active" {
+        s.step(
+            "开通商户（沙箱控制）",
+            "Activating the merchant (a sandbox control)",
+        );
+        let body = merchant_contract::domain::sandbox::ActivateMerchant {
+            merchant_id: signed_in.merchant_id.clone(),
+            shop_name: Some("老王面馆".to_owned()),
+        };
+        control_post(
+            s,
+            platform,
+            &args.app_id,
+            "/sandbox/merchants/activate",
+            &body,
+        )
+        .await?;
+        s.say("商户状态", "merchant status", "active");
+    }
+    let Some(free) = inventory.terminals.iter().find(|t| {
+        t.state == "free" && t.status == merchant_contract::domain::TerminalStatus::Active
+    }) else {
+        println!("    ✗ 沙箱没有空闲终端 / the sandbox has no free terminal");
+        return Err(Failed);
+    };
+
+    s.step(
+        "扫描终端背面二维码并绑定",
+        "Binding a terminal by the QR on its back",
+    );
+    s.say("扫码内容", "scanned text", &free.qr_text);
+    let qr = core
+        .parse_terminal_qr(free.qr_text.clone())
+        .map_err(|e| s.fail("parse_terminal_qr", &e))?;
+    s.say("终端序列号", "serial number", &qr.sn);
+    let bound = core
+        .bind_terminal_by_qr(free.qr_text.clone())
+        .await
+        .map_err(|e| s.fail("bind_terminal_by_qr", &e))?;
+    s.say(
+        "结果",
+        "outcome",
+        match bound.outcome {
+            BindOutcome::Bound => "已绑定 / bound",
+            BindOutcome::AlreadyYours => "本来就是您的 / already yours",
+        },
+    );
+    s.say(
+        "型号与固件",
+        "model and firmware",
+        format!("{} {}", bound.terminal.model, bound.terminal.firmware),
+    );
+
+    s.step(
+        "设为正机并命名",
+        "Making it the main terminal, with an alias",
+    );
+    let named = core
+        .update_terminal(
+            bound.terminal.sn.clone(),
+            TerminalUpdate {
+                alias: Some("收银台1号".to_owned()),
+                role: TerminalRole::Main,
+                main_sn: None,
+            },
+        )
+        .await
+        .map_err(|e| s.fail("update_terminal", &e))?;
+    s.say("别名", "alias", named.alias.as_deref().unwrap_or("-"));
+    s.say(
+        "角色",
+        "role",
+        match named.role {
+            TerminalRole::Main => "正机 / main",
+            TerminalRole::Secondary => "副机 / secondary",
+        },
+    );
+    let list = core
+        .terminals()
+        .await
+        .map_err(|e| s.fail("terminals", &e))?;
+    s.say(
+        "本机保存的终端数",
+        "terminals kept on this phone",
+        list.len(),
+    );
+
+    let Some(theirs) = inventory.terminals.iter().find(|t| {
+        t.state == "bound" && t.merchant_id.as_deref() != Some(signed_in.merchant_id.as_str())
+    }) else {
+        return Ok(());
+    };
+    s.step(
+        "尝试绑定别人的终端（应被拒绝）",
+        "Trying to bind another merchant's terminal (refused)",
+    );
+    s.say("终端序列号", "serial number", &theirs.sn);
+    match core.bind_terminal_by_qr(theirs.qr_text.clone()).await {
+        Err(e) if e.code() == "terminal.owned_by_other" => {
+            s.say("拒绝", "refused", format!("[{}] {}", e.code(), detail(&e)));
+        }
+        Err(e) => return Err(s.fail("bind_terminal_by_qr", &e)),
+        Ok(_) => {
+            println!("    ✗ 别人的终端竟然绑定成功 / another merchant's terminal was bound");
+            return Err(Failed);
+        }
+    }
+    let findings = core
+        .findings(false)
+        .await
+        .map_err(|e| s.fail("findings", &e))?;
+    for f in findings.iter().filter(|f| f.subject == theirs.sn) {
+        s.say("安全提醒", "protection finding", &f.message);
+    }
+    if !findings.iter().any(|f| f.subject == theirs.sn) {
+        println!("    ✗ 没有记录安全提醒 / no protection finding was recorded");
+        return Err(Failed);
     }
     Ok(())
 }

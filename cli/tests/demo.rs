@@ -20,11 +20,25 @@ fn demo_walks_the_story_on_the_embedded_sandbox() {
         "Opening the merchant core",
         "Requesting an SMS sign-in code",
         "Signing in and registering this device",
+        "Binding a terminal by the QR on its back",
+        "Making it the main terminal, with an alias",
+        "Trying to bind another merchant's terminal (refused)",
         "Renewing the session when the access token expires",
         "Signing out and wiping local data",
         "Demo complete",
     ] {
         assert!(stdout.contains(step), "missing step {step:?} in:\n{stdout}");
+    }
+    // The terminal was bound and named; another merchant's was refused and
+    // recorded as a protection finding.
+    for shown in [
+        "已绑定 / bound",
+        "收银台1号",
+        "正机 / main",
+        "[terminal.owned_by_other]",
+        "安全提醒 / protection finding",
+    ] {
+        assert!(stdout.contains(shown), "missing {shown:?} in:\n{stdout}");
     }
     // The phone is shown masked only.
     assert!(stdout.contains("139****5678"), "{stdout}");
