@@ -11,6 +11,7 @@ import com.merchantcore.testing.Sandbox
 import com.merchantcore.testing.Suite
 import com.merchantcore.testing.withTempDir
 import java.io.File
+import kotlinx.coroutines.flow.toList
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertTrue
@@ -93,6 +94,18 @@ class TerminalsTests : Suite("terminals") {
                         core.parseTerminalQr("https://qr.sandbox.lakala.example.evil.com/activate?sn=${byText.sn}&sig=0011223344556677")
                     }
                     assertEquals("qr.untrusted_host", phishing.errorCode)
+                }
+            }
+        }
+
+        asyncTest("a Bluetooth scan without an adapter ends the flow with a typed bluetooth error") {
+            withTempDir { dir ->
+                MerchantCore(config(dir), MemorySecretStore()).use { core ->
+                    val e = assertFailsWith<MerchantException.Bluetooth> {
+                        core.scanTerminals(timeoutMs = 3_000).toList()
+                    }
+                    assertTrue(e.errorCode.startsWith("bluetooth."), e.errorCode)
+                    assertTrue(e.merchantMessage.isNotBlank())
                 }
             }
         }
