@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// Keep the sandbox's database in this SQLite file (default: in memory).
     #[arg(long)]
     db: Option<PathBuf>,
+    /// Seconds of the business clock between an application's submission
+    /// and its review (0: reviewed at once).
+    #[arg(long, default_value_t = 30)]
+    review_delay: u32,
 }
 
 pub fn run(cmd: Command) -> i32 {
@@ -63,6 +67,7 @@ async fn serve(args: ServeArgs) -> i32 {
         tls: args.tls,
         seed: args.seed,
         db_path: args.db,
+        review_delay_secs: i64::from(args.review_delay),
         ..SandboxConfig::default()
     };
     // Listen for the stop signals before printing the banner: whoever reads
