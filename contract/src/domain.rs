@@ -16,7 +16,7 @@
 //!
 //! Personal data: the platform never echoes a legal name, an ID number or a
 //! bank card number in full; records carry masked forms
-//! (`legal_name_masked`, `id_number_masked`, `settlement_card_masked`) and
+//! (`legal_name_masked`, `id_number_masked`, `account_number_masked`, ...) and
 //! customer cards only as BIN + last four.
 
 use serde::{Deserialize, Serialize};
@@ -39,22 +39,30 @@ macro_rules! domain_codes {
 // The refusals of the domain endpoints: the `code` of an error body.
 domain_codes! { CODES:
     APPLICATION_EXISTS = 409, "application.exists", "已有进件申请，请修改后提交", "The merchant already has an application; change and submit it";
-    APPLICATION_LOCKED = 409, "application.locked", "申请已审核通过，不能再修改", "The application has passed review and can no longer be changed";
+    APPLICATION_LOCKED = 409, "application.locked", "申请正在审核或已审核通过，不能修改", "The application is under review or approved and can no longer be changed";
     APPLICATION_INCOMPLETE = 400, "application.incomplete", "申请资料不完整", "The application is incomplete";
     APPLICATION_NOT_APPROVED = 409, "application.not_approved", "申请尚未审核通过", "The application has not been approved";
     MERCHANT_NOT_ACTIVE = 409, "merchant.not_active", "商户尚未激活", "The merchant is not active yet";
     DOCUMENT_KIND_UNKNOWN = 400, "document.kind_unknown", "不支持的资料类型", "No such document kind";
-    DOCUMENT_NOT_APPLICABLE = 400, "document.not_applicable", "小微商户无需上传营业执照", "A micro merchant has no business licence to upload";
+    DOCUMENT_NOT_APPLICABLE = 400, "document.not_applicable", "该商户类型或结算账户无需此类资料", "This document does not apply to this kind of merchant or settlement account";
     DOCUMENT_TYPE_UNSUPPORTED = 415, "document.type_unsupported", "仅支持 JPEG 或 PNG 图片（签名须为 PNG）", "Only JPEG or PNG images (a signature must be PNG)";
     DOCUMENT_TOO_LARGE = 413, "document.too_large", "图片过大，最大 2 MB", "The image is larger than 2 MB";
     DOCUMENT_CONTENT_MISMATCH = 400, "document.content_mismatch", "图片内容与类型不符或不完整", "The bytes are not a whole image of the declared type";
     AGREEMENT_VERSION_OUTDATED = 409, "agreement.version_outdated", "协议已更新，请重新阅读后签署", "The agreement has a newer version; read and sign that";
     AGREEMENT_TEXT_MISMATCH = 400, "agreement.text_mismatch", "协议内容摘要不符", "The agreement text digest does not match";
     AGREEMENT_SIGNATURE_MISSING = 409, "agreement.signature_missing", "请先上传手写签名", "Upload the handwritten signature first";
+    AGREEMENT_IMAGE_MISMATCH = 400, "agreement.image_mismatch", "签名图片摘要与已上传的手写签名不符", "The signature image digest is not that of the uploaded signature";
+    AGREEMENT_DEVICE_MISMATCH = 403, "agreement.device_mismatch", "签署设备须为发起请求的本商户已登记设备", "The signing device must be the requesting device, registered to this merchant";
+    AGREEMENT_DEVICE_SIGNATURE_INVALID = 400, "agreement.device_signature_invalid", "设备签名校验失败", "The device signature of the agreement does not verify";
+    AGREEMENT_SIGNED_AT_STALE = 400, "agreement.signed_at_stale", "签署时间与平台时间相差超过 5 分钟，请校准手机时间", "The signing time is more than 300 s from the platform's clock";
+    AGREEMENT_NOT_SIGNED = 404, "agreement.not_signed", "协议尚未签署", "The agreement has not been signed";
     ACTIVATION_CODE_WRONG = 400, "activation.code_wrong", "激活码错误", "The activation code is wrong";
     ACTIVATION_CODE_EXPIRED = 400, "activation.code_expired", "激活码已过期，请重新获取", "The activation code has expired; ask for a new one";
     ACTIVATION_ATTEMPTS_EXCEEDED = 429, "activation.attempts_exceeded", "激活码错误次数过多，请重新获取", "Too many wrong activation codes; ask for a new one";
     ACTIVATION_RESEND_TOO_SOON = 429, "activation.resend_too_soon", "激活码发送过于频繁，请稍后再试", "An activation code was sent moments ago; try later";
+    ACTIVATION_IDENTITY_MISMATCH = 400, "activation.identity_mismatch", "身份证号后六位不符", "The last 6 characters of the ID number do not match";
+    ACTIVATION_RECOVER_LOCKED = 429, "activation.recover_locked", "核验错误次数过多，请 30 分钟后再试", "Too many mismatches; recovery is locked for 30 minutes";
+    LOOKUP_PARENT_UNKNOWN = 404, "lookup.parent_unknown", "上级代码不存在", "No such parent code in the lookup";
     CARD_BIN_PREFIX_INVALID = 400, "card_bin.prefix_invalid", "卡号前缀应为 6 至 10 位数字", "The card prefix must be 6 to 10 digits";
     TERMINAL_NOT_FOUND = 404, "terminal.not_found", "终端不存在，请核对序列号", "No terminal has this serial number";
     TERMINAL_OWNED_BY_OTHER = 409, "terminal.owned_by_other", "该终端已绑定其他商户，不能绑定", "The terminal is bound to another merchant";
@@ -78,7 +86,21 @@ domain_codes! { FIELD_CODES:
     FIELD_TOO_LONG = 400, "field.too_long", "内容过长", "Too long";
     FIELD_INVALID = 400, "field.invalid", "格式不正确", "Not in the expected form";
     FIELD_MISSING = 400, "application.missing", "尚未提供", "Not provided yet";
-    FIELD_LICENCE_NOT_FOR_MICRO = 400, "application.licence_not_for_micro", "小微商户不填写营业执照代码", "A micro merchant has no licence code";
+    FIELD_LICENCE_NOT_FOR_MICRO = 400, "application.licence_not_for_micro", "小微商户不填写营业执照", "A micro merchant has no business licence";
+    FIELD_CORPORATE_NOT_FOR_KIND = 400, "application.corporate_not_for_kind", "对公结算账户仅限企业商户", "Only an enterprise may settle to a corporate account";
+    FIELD_DATE_INVALID = 400, "date.invalid", "日期须为有效的 YYYY-MM-DD", "The date must be a real YYYY-MM-DD date";
+    FIELD_VALIDITY_CONFLICT = 400, "validity.end_or_long_term", "有效期截止日期与长期有效须且只能填写其一", "Give exactly one of the end date or long-term";
+    FIELD_VALIDITY_ORDER = 400, "validity.order", "有效期截止日期须晚于开始日期", "The end date must be after the start date";
+    FIELD_VALIDITY_START_FUTURE = 400, "validity.start_in_future", "有效期开始日期不能晚于今天", "The start date cannot be after today";
+    FIELD_REGION_UNKNOWN = 400, "region.unknown", "地区代码不存在", "No such region code";
+    FIELD_REGION_NOT_NESTED = 400, "region.not_nested", "地区代码与上级地区不对应", "The region is not under the region above it";
+    FIELD_MCC_UNKNOWN = 400, "mcc.unknown", "经营类目不存在", "No such merchant category code";
+    FIELD_COORDINATE_INVALID = 400, "coordinate.invalid", "经纬度须为范围内的十进制数", "The coordinate must be a decimal number in range";
+    FIELD_ACCOUNT_NUMBER_INVALID = 400, "account.number_invalid", "对公账号须为 8 至 30 位数字", "A corporate account number is 8 to 30 digits";
+    FIELD_BRANCH_UNKNOWN = 400, "branch.unknown", "开户支行联行号不存在", "No such bank branch code";
+    FIELD_BRANCH_BANK_MISMATCH = 400, "branch.bank_mismatch", "开户支行与结算卡的发卡行不符", "The branch is not of the card's bank";
+    FIELD_ID_LAST6 = 400, "activation.id_suffix_invalid", "请输入身份证号后六位", "Give the last 6 characters of the ID number";
+    FIELD_LOOKUP_CODE = 400, "lookup.code_invalid", "代码格式不正确", "The code is not well formed";
     FIELD_ONE_OF_SN_QR = 400, "terminal.sn_or_qr", "请提供终端序列号或背面二维码其中之一", "Give exactly one of sn or qr_text";
     FIELD_REFUND_ZERO = 400, "refund.amount_zero", "退款金额须大于零", "The refund amount must be above zero";
     FIELD_PAGE_CURSOR = 400, "page.cursor_invalid", "分页游标无效", "The page cursor is not valid";
@@ -97,6 +119,11 @@ domain_codes! { REVIEW_CODES:
     REVIEW_CARD_NOT_DEBIT = 200, "review.settlement_card_not_debit", "结算卡须为借记卡", "The settlement card must be a debit card";
     REVIEW_CARD_BANK_UNKNOWN = 200, "review.settlement_card_bank_unknown", "无法识别结算卡的发卡行", "The settlement card's bank is not known";
     REVIEW_SHOP_NAME_REFUSED = 200, "review.shop_name_refused", "商户名称不合规", "The shop name is not acceptable";
+    REVIEW_ID_EXPIRED = 200, "review.id_expired", "身份证已过有效期", "The ID card has expired";
+    REVIEW_LICENCE_EXPIRED = 200, "review.licence_expired", "营业执照已过营业期限", "The business licence has expired";
+    REVIEW_LICENCE_MISMATCH = 200, "review.licence_mismatch", "营业执照信息核验不一致", "The licence did not pass the registry check";
+    REVIEW_HOLDER_NOT_LEGAL_PERSON = 200, "review.holder_not_legal_person", "对私结算账户须为经营者本人名下", "A personal account must be in the legal person's own name";
+    REVIEW_HOLDER_NOT_REGISTERED_NAME = 200, "review.holder_not_registered_name", "对公结算账户户名须与营业执照名称一致", "A corporate account's holder must be the licence's registered name";
 }
 
 /// Every code the domain declares.
@@ -140,6 +167,11 @@ pub mod routes {
         Session,
     )
     .idempotent();
+    pub const GET_AGREEMENT_RECORD: Route = Route::new(
+        "GET",
+        "/v1/applications/{application_id}/agreement",
+        Session,
+    );
     pub const SUBMIT_APPLICATION: Route =
         Route::new("POST", "/v1/applications/{application_id}/submit", Session).idempotent();
     pub const SEND_ACTIVATION_CODE: Route = Route::new(
@@ -148,6 +180,15 @@ pub mod routes {
         Session,
     )
     .idempotent();
+    pub const RECOVER_ACTIVATION_CODE: Route = Route::new(
+        "POST",
+        "/v1/applications/{application_id}/activation-code/recover",
+        Session,
+    )
+    .idempotent();
+    pub const REGIONS: Route = Route::new("GET", "/v1/regions", Session);
+    pub const MCC: Route = Route::new("GET", "/v1/mcc", Session);
+    pub const BANK_BRANCHES: Route = Route::new("GET", "/v1/bank-branches", Session);
     pub const ACTIVATE: Route = Route::new(
         "POST",
         "/v1/applications/{application_id}/activate",
@@ -187,9 +228,14 @@ pub mod routes {
         UPLOAD_DOCUMENT,
         CURRENT_AGREEMENT,
         SIGN_AGREEMENT,
+        GET_AGREEMENT_RECORD,
         SUBMIT_APPLICATION,
         SEND_ACTIVATION_CODE,
+        RECOVER_ACTIVATION_CODE,
         ACTIVATE,
+        REGIONS,
+        MCC,
+        BANK_BRANCHES,
         CARD_BIN,
         TERMINALS,
         BIND_TERMINAL,
@@ -214,33 +260,89 @@ pub mod routes {
 // Onboarding
 // ---------------------------------------------------------------------------
 
-/// What kind of merchant applies (个人选小微，有营业执照选企业).
+/// What kind of merchant applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MerchantKind {
     /// 小微商户: a person without a business licence.
     Micro,
-    /// 企业/个体工商户: has a business licence (unified social credit code).
+    /// 个体工商户: a sole trader with a business licence.
+    IndividualBusiness,
+    /// 企业: a company with a business licence.
     Enterprise,
 }
 
 impl MerchantKind {
+    pub const ALL: [MerchantKind; 3] = [
+        MerchantKind::Micro,
+        MerchantKind::IndividualBusiness,
+        MerchantKind::Enterprise,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             MerchantKind::Micro => "micro",
+            MerchantKind::IndividualBusiness => "individual_business",
             MerchantKind::Enterprise => "enterprise",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// Whether this kind has a business licence (and must give it).
+    pub fn has_licence(self) -> bool {
+        !matches!(self, MerchantKind::Micro)
+    }
+
+    /// Whether this kind may settle to a corporate (对公) account.
+    pub fn allows_corporate_account(self) -> bool {
+        matches!(self, MerchantKind::Enterprise)
+    }
+}
+
+/// The settlement account's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountType {
+    /// 对私: a debit card in the legal person's own name.
+    Personal,
+    /// 对公: the company's bank account (enterprise only), in the licence's
+    /// registered name.
+    Corporate,
+}
+
+impl AccountType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountType::Personal => "personal",
+            AccountType::Corporate => "corporate",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "personal" => Some(AccountType::Personal),
+            "corporate" => Some(AccountType::Corporate),
+            _ => None,
         }
     }
 }
 
 /// Where an application stands.
+///
+/// `draft ─submit→ under_review ─review→ rejected | approved ─activate→ activated`;
+/// a `rejected` application goes back to `draft` when changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplicationStatus {
     /// Being filled in; can be changed and submitted.
     Draft,
+    /// Submitted; the review decides by `review_due_at`. Locked meanwhile.
+    UnderReview,
     /// Refused by the review; `rejections` says why. Can be changed and
-    /// submitted again.
+    /// submitted again (same application id).
     Rejected,
     /// Passed the review; an activation code was sent by SMS.
     Approved,
@@ -249,9 +351,18 @@ pub enum ApplicationStatus {
 }
 
 impl ApplicationStatus {
+    pub const ALL: [ApplicationStatus; 5] = [
+        ApplicationStatus::Draft,
+        ApplicationStatus::UnderReview,
+        ApplicationStatus::Rejected,
+        ApplicationStatus::Approved,
+        ApplicationStatus::Activated,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ApplicationStatus::Draft => "draft",
+            ApplicationStatus::UnderReview => "under_review",
             ApplicationStatus::Rejected => "rejected",
             ApplicationStatus::Approved => "approved",
             ApplicationStatus::Activated => "activated",
@@ -259,46 +370,157 @@ impl ApplicationStatus {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "draft" => ApplicationStatus::Draft,
-            "rejected" => ApplicationStatus::Rejected,
-            "approved" => ApplicationStatus::Approved,
-            "activated" => ApplicationStatus::Activated,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
+}
+
+/// 法人/经营者: the person behind the merchant, as on the ID card.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalPersonForm {
+    /// 姓名, as on the ID card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// 居民身份证号码 (GB 11643, 18 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_number: Option<String>,
+    /// 有效期起 `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_valid_from: Option<String>,
+    /// 有效期至 `YYYY-MM-DD`; exactly one of this and `id_long_term: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_valid_until: Option<String>,
+    /// 长期有效.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_long_term: Option<bool>,
+}
+
+/// 营业执照 (individual business and enterprise only).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenceForm {
+    /// 统一社会信用代码 (GB 32100, 18 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_code: Option<String>,
+    /// 名称: the registered name on the licence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_name: Option<String>,
+    /// 成立日期/营业期限起 `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<String>,
+    /// 营业期限至 `YYYY-MM-DD`; exactly one of this and `long_term: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+    /// 长期.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_term: Option<bool>,
+}
+
+/// 经营信息: the shop as payers see it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopForm {
+    /// 商户简称: printed on receipts (at most 40 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Province code (GB/T 2260, six digits) from `GET /v1/regions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub province_code: Option<String>,
+    /// City code under the province.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city_code: Option<String>,
+    /// District code under the city.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub district_code: Option<String>,
+    /// 详细地址 (street and number; at most 100 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    /// 经营类目: a four-digit MCC from `GET /v1/mcc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcc: Option<String>,
+    /// Decimal degrees, `-180`..=`180`, as text (`"104.0657"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<String>,
+    /// Decimal degrees, `-90`..=`90`, as text (`"30.6598"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<String>,
+}
+
+/// 结算账户.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementForm {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<AccountType>,
+    /// Personal: the debit card number (15–19 digits, Luhn). Corporate: the
+    /// account number (8–30 digits, no check digit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_number: Option<String>,
+    /// 开户名: the legal person's name (personal) or the licence's
+    /// registered name (corporate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder_name: Option<String>,
+    /// 开户支行联行号 (12 digits) from `GET /v1/bank-branches`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_code: Option<String>,
+    /// 银行预留手机号: a mainland mobile number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_mobile: Option<String>,
 }
 
 /// The body of `POST /v1/applications` and `PUT /v1/applications/{application_id}`.
 ///
 /// Every field but `kind` may be left out while the draft is being filled
 /// in; a `PUT` replaces the whole form. Fields present are checked at once
-/// (format, checksums); the review at submit checks the rest.
+/// (formats, checksums, existence in the lookups); the review checks the rest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationForm {
     pub kind: MerchantKind,
-    /// 商户名称: the name printed on receipts and shown to payers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shop_name: Option<String>,
-    /// 经营地址.
+    pub legal_person: Option<LegalPersonForm>,
+    /// Required for `individual_business` and `enterprise`; refused for `micro`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub business_address: Option<String>,
-    /// 法人/经营者姓名, as on the ID card.
+    pub licence: Option<LicenceForm>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub legal_name: Option<String>,
-    /// 居民身份证号码 (GB 11643, 18 characters).
+    pub shop: Option<ShopForm>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id_number: Option<String>,
-    /// 统一社会信用代码 (GB 32100); required for `enterprise`, refused for `micro`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub licence_code: Option<String>,
-    /// 结算银行卡号: a debit card in the legal person's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub settlement_card_number: Option<String>,
+    pub settlement: Option<SettlementForm>,
 }
 
-/// A document photo, as `POST /v1/applications/{application_id}/documents/{kind}` names it.
+/// The form fields by their dotted names, as `missing`, `fields` and
+/// `rejections` name them.
+pub mod form_fields {
+    pub const KIND: &str = "kind";
+    pub const LEGAL_NAME: &str = "legal_person.name";
+    pub const ID_NUMBER: &str = "legal_person.id_number";
+    pub const ID_VALID_FROM: &str = "legal_person.id_valid_from";
+    pub const ID_VALID_UNTIL: &str = "legal_person.id_valid_until";
+    pub const ID_LONG_TERM: &str = "legal_person.id_long_term";
+    pub const LICENCE: &str = "licence";
+    pub const CREDIT_CODE: &str = "licence.credit_code";
+    pub const REGISTERED_NAME: &str = "licence.registered_name";
+    pub const LICENCE_VALID_FROM: &str = "licence.valid_from";
+    pub const LICENCE_VALID_UNTIL: &str = "licence.valid_until";
+    pub const LICENCE_LONG_TERM: &str = "licence.long_term";
+    pub const SHOP_NAME: &str = "shop.name";
+    pub const PROVINCE: &str = "shop.province_code";
+    pub const CITY: &str = "shop.city_code";
+    pub const DISTRICT: &str = "shop.district_code";
+    pub const STREET: &str = "shop.street";
+    pub const MCC: &str = "shop.mcc";
+    pub const LONGITUDE: &str = "shop.longitude";
+    pub const LATITUDE: &str = "shop.latitude";
+    pub const ACCOUNT_TYPE: &str = "settlement.account_type";
+    pub const ACCOUNT_NUMBER: &str = "settlement.account_number";
+    pub const HOLDER_NAME: &str = "settlement.holder_name";
+    pub const BRANCH_CODE: &str = "settlement.branch_code";
+    pub const RESERVED_MOBILE: &str = "settlement.reserved_mobile";
+    /// The e-signed agreement, in `missing`.
+    pub const AGREEMENT: &str = "agreement";
+}
+
+/// A document photo, as `PUT /v1/applications/{application_id}/documents/{kind}` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentKind {
@@ -306,20 +528,32 @@ pub enum DocumentKind {
     IdFront,
     /// 身份证国徽面.
     IdBack,
-    /// 营业执照 (enterprise only).
-    Licence,
-    /// 结算银行卡正面.
+    /// 结算银行卡正面 (personal account).
     BankCard,
+    /// 营业执照 (individual business and enterprise).
+    Licence,
+    /// 开户许可证 (corporate account).
+    OpeningPermit,
+    /// 门头照.
+    ShopFront,
+    /// 店内照.
+    ShopInside,
+    /// 收银台照.
+    Checkstand,
     /// The merchant's handwritten signature, for the agreement (PNG).
     Signature,
 }
 
 impl DocumentKind {
-    pub const ALL: [DocumentKind; 5] = [
+    pub const ALL: [DocumentKind; 9] = [
         DocumentKind::IdFront,
         DocumentKind::IdBack,
-        DocumentKind::Licence,
         DocumentKind::BankCard,
+        DocumentKind::Licence,
+        DocumentKind::OpeningPermit,
+        DocumentKind::ShopFront,
+        DocumentKind::ShopInside,
+        DocumentKind::Checkstand,
         DocumentKind::Signature,
     ];
 
@@ -327,14 +561,44 @@ impl DocumentKind {
         match self {
             DocumentKind::IdFront => "id_front",
             DocumentKind::IdBack => "id_back",
-            DocumentKind::Licence => "licence",
             DocumentKind::BankCard => "bank_card",
+            DocumentKind::Licence => "licence",
+            DocumentKind::OpeningPermit => "opening_permit",
+            DocumentKind::ShopFront => "shop_front",
+            DocumentKind::ShopInside => "shop_inside",
+            DocumentKind::Checkstand => "checkstand",
             DocumentKind::Signature => "signature",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// Whether a merchant of `kind` settling to an account of `account`
+    /// (`None`: not chosen yet) needs (and may upload) this document.
+    /// `bank_card` and `opening_permit` apply once the account type is
+    /// known; while it is not, either may be uploaded.
+    pub fn applies(self, kind: MerchantKind, account: Option<AccountType>) -> bool {
+        match self {
+            DocumentKind::Licence => kind.has_licence(),
+            DocumentKind::BankCard => account != Some(AccountType::Corporate),
+            DocumentKind::OpeningPermit => {
+                kind.allows_corporate_account() && account != Some(AccountType::Personal)
+            }
+            _ => true,
+        }
+    }
+
+    /// The documents a merchant of `kind` with an account of `account`
+    /// needs, in [`DocumentKind::ALL`] order (`account` unknown counts as
+    /// personal).
+    pub fn required(kind: MerchantKind, account: Option<AccountType>) -> Vec<DocumentKind> {
+        let account = Some(account.unwrap_or(AccountType::Personal));
+        Self::ALL
+            .into_iter()
+            .filter(|d| d.applies(kind, account))
+            .collect()
     }
 }
 
@@ -351,11 +615,11 @@ pub struct Document {
     pub uploaded_at: String,
 }
 
-/// One reason the review refused an application, tied to a form field or a
-/// document kind.
+/// One reason the review refused an application, tied to a form field (dotted
+/// name) or a document kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
-    /// A field of [`ApplicationForm`] or a document kind (`id_front`, ...).
+    /// A dotted form field (`settlement.holder_name`) or a document kind.
     pub field: String,
     /// Stable code, such as `review.settlement_card_not_debit`.
     pub code: String,
@@ -363,13 +627,45 @@ pub struct Rejection {
     pub message_en: String,
 }
 
-/// The bank behind the settlement card, from the BIN table.
+/// The bank of the settlement account: from the BIN table for a personal
+/// card, from the branch for a corporate account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettlementBank {
+    /// The bank's 3-digit CNAPS code (`102` for ICBC), when known.
+    pub bank_code: Option<String>,
     pub bank_name: String,
     pub bank_name_en: String,
-    /// `debit`, `credit` or `prepaid`.
-    pub card_kind: String,
+    /// `debit`, `credit` or `prepaid` for a personal card; `null` for a
+    /// corporate account.
+    pub card_kind: Option<String>,
+    /// The branch's name, when `branch_code` is given.
+    pub branch_name: Option<String>,
+}
+
+/// The legal person as the platform echoes it: personal data masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegalPersonView {
+    /// First and last characters, stars between (`王*明`).
+    pub legal_name_masked: Option<String>,
+    /// First 3, stars, last 4.
+    pub id_number_masked: Option<String>,
+    pub id_valid_from: Option<String>,
+    pub id_valid_until: Option<String>,
+    pub id_long_term: Option<bool>,
+}
+
+/// The settlement account as the platform echoes it: personal data masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementView {
+    pub account_type: Option<AccountType>,
+    /// First 6, stars, last 4 (a corporate account: first 4, stars, last 4).
+    pub account_number_masked: Option<String>,
+    /// A personal holder masked like a legal name; a corporate holder (a
+    /// company name) as given.
+    pub holder_name_masked: Option<String>,
+    pub branch_code: Option<String>,
+    /// First 3, stars, last 4.
+    pub reserved_mobile_masked: Option<String>,
 }
 
 /// An onboarding application as the platform keeps it.
@@ -378,40 +674,139 @@ pub struct Application {
     pub application_id: String,
     pub status: ApplicationStatus,
     pub kind: MerchantKind,
-    pub shop_name: Option<String>,
-    pub business_address: Option<String>,
-    /// First and last characters, stars between (`王*明`).
-    pub legal_name_masked: Option<String>,
-    /// First 3, stars, last 4.
-    pub id_number_masked: Option<String>,
-    pub licence_code: Option<String>,
-    /// First 6, stars, last 4.
-    pub settlement_card_masked: Option<String>,
-    /// `None` when the card's BIN is not in the table.
+    /// `null` when the form has no `legal_person`.
+    pub legal_person: Option<LegalPersonView>,
+    /// The licence as given (not personal data); `null` when absent.
+    pub licence: Option<LicenceForm>,
+    /// The shop as given; `null` when absent.
+    pub shop: Option<ShopForm>,
+    pub settlement: Option<SettlementView>,
+    /// `null` while the bank cannot be told (no account, an unknown BIN, no
+    /// branch for a corporate account).
     pub settlement_bank: Option<SettlementBank>,
     pub documents: Vec<Document>,
-    /// The e-signature, once the agreement is signed.
-    pub agreement: Option<AgreementSignature>,
-    /// What is still needed before submit: form field names, document kinds,
-    /// and `agreement`.
+    /// The signed agreement record, once signed (and still current).
+    pub agreement: Option<AgreementRecord>,
+    /// What a submit still needs: dotted form fields, document kinds,
+    /// `agreement`, in a fixed order. Empty from `under_review` on.
     pub missing: Vec<String>,
     /// Why the last review refused it (empty unless `rejected`).
     pub rejections: Vec<Rejection>,
     pub created_at: String,
     pub updated_at: String,
     pub submitted_at: Option<String>,
+    /// When the review will have decided (only while `under_review`).
+    pub review_due_at: Option<String>,
     pub reviewed_at: Option<String>,
+    /// When the last activation code was texted (approved and after).
+    pub activation_code_sent_at: Option<String>,
+    /// While lost-code recovery is locked after 5 identity mismatches:
+    /// when it unlocks.
+    pub recovery_locked_until: Option<String>,
     pub activated_at: Option<String>,
 }
 
-/// `GET /v1/agreements/current`: the merchant agreement (商户服务协议) to sign.
+// ---------------------------------------------------------------------------
+// Onboarding lookups
+// ---------------------------------------------------------------------------
+
+/// The query of `GET /v1/regions` and `GET /v1/mcc`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+}
+
+/// One node of the region tree (GB/T 2260).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    /// Six digits, such as `510107`.
+    pub code: String,
+    pub name: String,
+    /// `province`, `city` or `district`.
+    pub level: String,
+    /// Whether `GET /v1/regions?parent=<code>` lists anything.
+    pub has_children: bool,
+}
+
+/// `GET /v1/regions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionList {
+    /// The data's version: a cached answer with the same version is current.
+    pub version: String,
+    /// The parent asked for (`null`: the provinces).
+    pub parent: Option<String>,
+    pub items: Vec<Region>,
+}
+
+/// One node of the MCC tree: a category or a four-digit MCC (ISO 18245).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MccNode {
+    /// A category code (`catering`) or an MCC (`5812`).
+    pub code: String,
+    pub name: String,
+    pub name_en: String,
+    /// `category` or `mcc`.
+    pub level: String,
+    pub has_children: bool,
+}
+
+/// `GET /v1/mcc`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MccList {
+    pub version: String,
+    pub parent: Option<String>,
+    pub items: Vec<MccNode>,
+}
+
+/// The query of `GET /v1/bank-branches`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankBranchQuery {
+    /// A 3-digit bank code (`102`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank: Option<String>,
+    /// A province or city code: branches in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// One bank branch (开户支行) with its 12-digit 联行号.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankBranch {
+    /// 联行号: bank code (3) + city code (4) + branch (4) + check (1).
+    pub branch_code: String,
+    pub name: String,
+    pub bank_code: String,
+    pub bank_name: String,
+    /// The city (GB/T 2260) the branch is in.
+    pub region_code: String,
+}
+
+/// `GET /v1/bank-branches`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankBranchList {
+    pub version: String,
+    pub items: Vec<BankBranch>,
+}
+
+// ---------------------------------------------------------------------------
+// The agreement (e-signature)
+// ---------------------------------------------------------------------------
+
+/// `GET /v1/agreements/current`: the merchant agreement (商户服务协议) to
+/// sign, with the merchant's own fee clauses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agreement {
     pub version: String,
     pub title: String,
+    /// [`agreement_text`] of the merchant's rates.
     pub text: String,
     /// Lowercase hex SHA-256 of `text` as UTF-8: the signature binds this.
     pub text_sha256: String,
+    /// The rates the fee clauses name.
+    pub rates: Vec<ChannelRate>,
 }
 
 /// The body of `POST /v1/applications/{application_id}/agreement`.
@@ -420,17 +815,52 @@ pub struct Agreement {
 pub struct SignAgreement {
     pub version: String,
     pub text_sha256: String,
+    /// Lowercase hex SHA-256 of the uploaded `signature` document.
+    pub signature_image_sha256: String,
+    /// Unix seconds, within ±300 s of the platform's clock.
+    pub signed_at: i64,
+    /// The signing device's serial_no (32 hex).
+    pub device_serial: String,
+    /// Base64 DER ECDSA P-256 SHA-256 signature of [`agreement_envelope`].
+    pub device_signature: String,
 }
 
-/// The e-signature record of an agreement.
+/// The signed agreement record: the merchant's device signature, countersigned
+/// by the platform. [`verify_agreement_record`] checks it offline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgreementSignature {
+pub struct AgreementRecord {
     pub signature_id: String,
+    pub application_id: String,
     pub version: String,
     pub text_sha256: String,
-    /// SHA-256 of the signature image (document kind `signature`).
     pub signature_image_sha256: String,
-    pub signed_at: String,
+    /// Unix seconds, as the device signed.
+    pub signed_at: i64,
+    pub device_serial: String,
+    /// Base64 of the device's 65-byte public key point.
+    pub device_public_key: String,
+    /// Base64 DER ECDSA signature of the envelope.
+    pub device_signature: String,
+    /// Unix seconds, when the platform countersigned.
+    pub platform_signed_at: i64,
+    /// The platform key's serial (fingerprint of its PKCS#1 DER).
+    pub platform_key_serial: String,
+    /// Base64 RSA PKCS#1 v1.5 SHA-256 signature of [`agreement_record_text`].
+    pub platform_signature: String,
+}
+
+pub use crate::agreement::{
+    AGREEMENT_ENVELOPE_TAG, AGREEMENT_TITLE, AGREEMENT_VERSION, AgreementRecordError,
+    agreement_envelope, agreement_record_text, agreement_text, verify_agreement_record,
+    verify_device_signature,
+};
+
+/// The body of `POST /v1/applications/{application_id}/activation-code/recover`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverActivationCode {
+    /// The last 6 characters of the legal person's ID number (`x` or `X`).
+    pub id_last6: String,
 }
 
 /// The body of `POST /v1/applications/{application_id}/activate`.
@@ -807,6 +1237,66 @@ mod tests {
     }
 
     #[test]
+    fn required_documents_follow_the_kind_and_the_account() {
+        use AccountType::*;
+        use DocumentKind::*;
+        let names = |k, a| -> Vec<&str> {
+            DocumentKind::required(k, a)
+                .into_iter()
+                .map(DocumentKind::as_str)
+                .collect()
+        };
+        assert_eq!(
+            names(MerchantKind::Micro, Some(Personal)),
+            [
+                "id_front",
+                "id_back",
+                "bank_card",
+                "shop_front",
+                "shop_inside",
+                "checkstand",
+                "signature"
+            ]
+        );
+        assert_eq!(
+            names(MerchantKind::IndividualBusiness, None),
+            [
+                "id_front",
+                "id_back",
+                "bank_card",
+                "licence",
+                "shop_front",
+                "shop_inside",
+                "checkstand",
+                "signature"
+            ]
+        );
+        assert_eq!(
+            names(MerchantKind::Enterprise, Some(Corporate)),
+            [
+                "id_front",
+                "id_back",
+                "licence",
+                "opening_permit",
+                "shop_front",
+                "shop_inside",
+                "checkstand",
+                "signature"
+            ]
+        );
+        assert!(!Licence.applies(MerchantKind::Micro, None));
+        assert!(!OpeningPermit.applies(MerchantKind::IndividualBusiness, None));
+        assert!(OpeningPermit.applies(MerchantKind::Enterprise, None));
+        assert!(!BankCard.applies(MerchantKind::Enterprise, Some(Corporate)));
+        for s in ApplicationStatus::ALL {
+            assert_eq!(ApplicationStatus::parse(s.as_str()), Some(s));
+        }
+        for k in MerchantKind::ALL {
+            assert_eq!(MerchantKind::parse(k.as_str()), Some(k));
+        }
+    }
+
+    #[test]
     fn codes_are_unique_lowercase_dotted_and_apart_from_the_infrastructure() {
         let mut seen = std::collections::HashSet::new();
         for c in all_codes() {
@@ -835,10 +1325,28 @@ mod tests {
         let err = serde_json::from_str::<ApplicationForm>(r#"{"kind":"micro","nickname":"x"}"#);
         assert!(err.is_err());
         let ok: ApplicationForm =
-            serde_json::from_str(r#"{"kind":"micro","shop_name":"老王面馆"}"#).unwrap();
+            serde_json::from_str(r#"{"kind":"micro","shop":{"name":"老王面馆"}}"#).unwrap();
         assert_eq!(ok.kind, MerchantKind::Micro);
-        assert!(serde_json::from_str::<ApplicationForm>(r#"{"shop_name":"x"}"#).is_err());
-        assert_eq!(ok.shop_name.as_deref(), Some("老王面馆"));
+        assert!(serde_json::from_str::<ApplicationForm>(r#"{"shop":{"name":"x"}}"#).is_err());
+        assert!(
+            serde_json::from_str::<ApplicationForm>(r#"{"kind":"micro","shop":{"nick":"x"}}"#)
+                .is_err()
+        );
+        assert!(serde_json::from_str::<ApplicationForm>(r#"{"kind":"other"}"#).is_err());
+        assert_eq!(ok.shop.unwrap().name.as_deref(), Some("老王面馆"));
+        let full: ApplicationForm = serde_json::from_str(
+            r#"{"kind":"enterprise",
+             "legal_person":{"name":"王小明","id_number":"110105198503071230","id_valid_from":"2015-03-07","id_valid_until":"2035-03-07","id_long_term":false},
+             "licence":{"credit_code":"91350211MA2XXXXXXX","registered_name":"厦门某某餐饮有限公司","valid_from":"2019-01-01","valid_until":null,"long_term":true},
+             "shop":{"name":"老王面馆","province_code":"510000","city_code":"510100","district_code":"510107","street":"人民南路四段1号","mcc":"5812","longitude":"104.0657","latitude":"30.6598"},
+             "settlement":{"account_type":"corporate","account_number":"4402212009100012345","holder_name":"厦门某某餐饮有限公司","branch_code":"102651000017","reserved_mobile":"13800000001"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            full.settlement.unwrap().account_type,
+            Some(AccountType::Corporate)
+        );
+        assert_eq!(full.licence.unwrap().long_term, Some(true));
         assert!(serde_json::from_str::<BindTerminal>(r#"{"serial":"x"}"#).is_err());
     }
 }

@@ -12,7 +12,10 @@
 //! - [`routes`]: every route with its access rule, idempotency and body limit.
 //! - [`domain`]: the records and codes of onboarding, card BIN, terminals,
 //!   trades, refunds and settlements.
+//! - [`agreement`]: the merchant agreement's canonical text, signing
+//!   envelope and record, and the offline check of a signed record.
 
+pub mod agreement;
 pub mod codes;
 pub mod domain;
 pub mod envelope;
