@@ -77,6 +77,10 @@ pub struct SandboxConfig {
     /// and headers), idle keep-alive connections included; then it is
     /// closed (default 15 s).
     pub header_read_timeout: Duration,
+    /// Seconds of the business clock between an application's submit and
+    /// the review's decision (default 30; 0 decides at the next read or
+    /// tick).
+    pub review_delay_secs: i64,
 }
 
 impl Default for SandboxConfig {
@@ -97,6 +101,7 @@ impl Default for SandboxConfig {
             nonce_capacity: 100_000,
             nonces_per_device: 600,
             header_read_timeout: Duration::from_secs(15),
+            review_delay_secs: 30,
         }
     }
 }

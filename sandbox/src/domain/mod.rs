@@ -53,7 +53,8 @@
 //! **The domain's own layout.** Pure rules, no I/O: [`inventory`] (seeded
 //! terminals and their back QR), [`generator`] (the seeded trade mix),
 //! [`review`] (form checks and the simulated review), [`documents`] (photo
-//! checks), [`agreement`] (the text to sign), [`ledger`] (refund and
+//! checks), [`agreement`] (the text to sign), [`lookups`] (regions, MCCs,
+//! bank branches), [`ledger`] (refund and
 //! settlement arithmetic in fen), [`paging`] (keyset cursors). Tables and
 //! handlers: [`schema`], [`merchant`] (activation, profile, rates),
 //! [`onboarding`], [`bins`], [`terminals`], [`trades`] (trades and refunds),
@@ -75,6 +76,7 @@ pub mod documents;
 pub mod generator;
 pub mod inventory;
 pub mod ledger;
+pub mod lookups;
 pub mod merchant;
 pub mod onboarding;
 pub mod paging;
@@ -100,13 +102,23 @@ pub fn routes() -> Router<AppState> {
             r::CURRENT_AGREEMENT.path,
             get(onboarding::current_agreement),
         )
-        .route(r::SIGN_AGREEMENT.path, post(onboarding::sign_agreement))
+        .route(
+            r::SIGN_AGREEMENT.path,
+            post(onboarding::sign_agreement).get(onboarding::get_agreement_record),
+        )
         .route(r::SUBMIT_APPLICATION.path, post(onboarding::submit))
         .route(
             r::SEND_ACTIVATION_CODE.path,
             post(onboarding::send_activation_code),
         )
+        .route(
+            r::RECOVER_ACTIVATION_CODE.path,
+            post(onboarding::recover_activation_code),
+        )
         .route(r::ACTIVATE.path, post(onboarding::activate))
+        .route(r::REGIONS.path, get(lookups::regions))
+        .route(r::MCC.path, get(lookups::mcc))
+        .route(r::BANK_BRANCHES.path, get(lookups::bank_branches))
         .route(r::CARD_BIN.path, get(bins::lookup))
         .route(
             r::TERMINALS.path,
@@ -146,5 +158,8 @@ pub fn migrate(conn: &Connection) -> Result<(), ApiError> {
 /// Seeds the domain's data from `state.seed()`: the terminal inventory, and
 /// the seeded merchants' state (see [`schema::seed`]).
 pub fn seed(state: &AppState) -> Result<(), ApiError> {
-    schema::seed(state)
+    schema::seed(state)?;
+    // The review decides on the business clock without waiting for a read.
+    onboarding::spawn_reviewer(state);
+    Ok(())
 }

@@ -36,36 +36,29 @@ CREATE TABLE dom_merchants (
     trade_draws    INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE dom_applications (
-    application_id      TEXT PRIMARY KEY,
-    merchant_id         TEXT NOT NULL UNIQUE REFERENCES merchants(merchant_id),
-    status              TEXT NOT NULL,
-    kind                TEXT NOT NULL,
-    shop_name           TEXT,
-    business_address    TEXT,
-    legal_name_masked   TEXT,
-    name_refused        INTEGER NOT NULL DEFAULT 0,
-    id_masked           TEXT,
-    id_birth_date       TEXT,
-    id_refused          INTEGER NOT NULL DEFAULT 0,
-    licence_code        TEXT,
-    card_masked         TEXT,
-    card_bin            TEXT,
-    card_bank_code      TEXT,
-    card_bank_name      TEXT,
-    card_bank_name_en   TEXT,
-    card_kind           TEXT,
-    rejections          TEXT NOT NULL DEFAULT '[]',
-    created_at          INTEGER NOT NULL,
-    updated_at          INTEGER NOT NULL,
-    submitted_at        INTEGER,
-    reviewed_at         INTEGER,
-    activated_at        INTEGER,
-    code_hash           TEXT,
-    code_sent_at        INTEGER,
-    code_expires_at     INTEGER,
-    code_attempts       INTEGER NOT NULL DEFAULT 0,
-    codes_sent          INTEGER NOT NULL DEFAULT 0
+    application_id       TEXT PRIMARY KEY,
+    merchant_id          TEXT NOT NULL UNIQUE REFERENCES merchants(merchant_id),
+    status               TEXT NOT NULL,
+    kind                 TEXT NOT NULL,
+    -- What the review keeps of the form (review::Kept as JSON): personal
+    -- fields masked, flags, a salted digest of the ID's last 6 characters.
+    form                 TEXT NOT NULL,
+    rejections           TEXT NOT NULL DEFAULT '[]',
+    created_at           INTEGER NOT NULL,
+    updated_at           INTEGER NOT NULL,
+    submitted_at         INTEGER,
+    review_due_at        INTEGER,
+    reviewed_at          INTEGER,
+    activated_at         INTEGER,
+    code_hash            TEXT,
+    code_sent_at         INTEGER,
+    code_expires_at      INTEGER,
+    code_attempts        INTEGER NOT NULL DEFAULT 0,
+    codes_sent           INTEGER NOT NULL DEFAULT 0,
+    recover_failures     INTEGER NOT NULL DEFAULT 0,
+    recover_locked_until INTEGER
 );
+CREATE INDEX dom_applications_due ON dom_applications (status, review_due_at);
 CREATE TABLE dom_documents (
     application_id TEXT NOT NULL REFERENCES dom_applications(application_id),
     kind           TEXT NOT NULL,
@@ -77,11 +70,11 @@ CREATE TABLE dom_documents (
 );
 CREATE TABLE dom_signatures (
     application_id TEXT PRIMARY KEY REFERENCES dom_applications(application_id),
-    signature_id   TEXT NOT NULL,
     version        TEXT NOT NULL,
     text_sha256    TEXT NOT NULL,
     image_sha256   TEXT NOT NULL,
-    signed_at      INTEGER NOT NULL
+    -- The signed AgreementRecord as JSON.
+    record         TEXT NOT NULL
 );
 CREATE TABLE dom_terminals (
     sn          TEXT PRIMARY KEY,
