@@ -804,3 +804,49 @@ async fn a_kill_mid_entry_loses_no_acknowledged_field() {
     }
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn failed_uploads_are_retried_and_resume_after_a_restart() {
+    let sb = sandbox().await;
+    let dev = Device::new();
+    let core = dev.core(&sb);
+    sign_in(&core, &sb, "13800000008").await;
+    fill_micro(&core, "老王面馆").await;
+    bounded(core.sync_application()).await.unwrap();
+    drop(core);
+
+    // The app runs where the platform cannot be reached: every try fails,
+    // is reported, and the photos stay queued on disk.
+    let offline = core_at(
+        &dev.data,
+        &dev.keys,
+        "http://127.0.0.1:9",
+        None,
+        &sb.platform_public_key,
+        &sb.app_id,
+    );
+    add_photos(&offline, &[PhotoKind::IdFront, PhotoKind::IdBack]).await;
+    let recorder = Arc::new(Recorder::default());
+    let photos = bounded(offline.upload_application_photos(Some(recorder.clone())))
+        .await
+        .expect("a report, not an error");
+    assert!(photos.iter().all(|p| p.state == UploadState::Queued));
+    let failed = recorder.failed.lock().unwrap().clone();
+    assert!(!failed.is_empty(), "failures are reported");
+    assert!(failed.iter().all(|(_, code)| code.starts_with("platform.")), "{failed:?}");
+    let photos = bounded(offline.application_draft()).await.unwrap().photos;
+    // Tried three times each (full-jitter backoff between the tries).
+    assert!(photos.iter().all(|p| p.attempts == 3 && p.last_error.is_some()), "{photos:?}");
+    assert_eq!(failed.len(), 6, "{failed:?}");
+    drop(offline);
+
+    // Restarted with the network back: the queue carries on.
+    let core = dev.core(&sb);
+    let recorder = Arc::new(Recorder::default());
+    let photos = bounded(core.upload_application_photos(Some(recorder.clone())))
+        .await
+        .unwrap();
+    assert!(photos.iter().all(|p| p.state == UploadState::Uploaded), "{photos:?}");
+    assert_eq!(recorder.done.lock().unwrap().len(), 2);
+    sb.shutdown().await;
+}

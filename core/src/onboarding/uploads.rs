@@ -19,7 +19,7 @@ use super::model::{ApplicationPhoto, PhotoKind, UploadListener, UploadState};
 use super::store::{self, NewPhoto};
 use super::sync::{applicable, wire_document};
 use super::{ONBOARDING_PHOTOS_PENDING, api, platform_code};
-use crate::error::{Error, Problem, Result};
+use crate::error::{Error, ErrorKind, Problem, Result};
 use crate::media::{self, Target};
 use crate::platform::Backoff;
 use crate::platform::client::{Progress, is_retryable};
@@ -104,7 +104,6 @@ pub async fn upload_locked(
     listener: Option<Arc<dyn UploadListener>>,
 ) -> Result<(Vec<ApplicationPhoto>, bool)> {
     let merchant = s.merchant_store().await?;
-    let id = super::sync::sync_locked(s).await?;
     let fields = store::fields(&merchant)?;
     let all: Vec<ApplicationPhoto> = store::photos(&merchant)?
         .into_iter()
@@ -117,13 +116,34 @@ pub async fn upload_locked(
     if queued.is_empty() {
         return Ok((list(s).await?, false));
     }
-    // What the platform already has, by kind.
-    let have: HashMap<String, String> = api::get(s, &id)
-        .await?
-        .documents
-        .into_iter()
-        .map(|d| (d.kind.as_str().to_owned(), d.sha256))
-        .collect();
+    // Photos go to the application: the draft reaches the platform first.
+    // When it cannot (offline, say), each photo's try has failed.
+    let id = match super::sync::sync_locked(s).await {
+        Ok(id) => id,
+        Err(e) if matches!(e.kind, ErrorKind::Storage | ErrorKind::Internal) => return Err(e),
+        Err(e) => {
+            for photo in &queued {
+                store::photo_failed(&merchant, photo.kind, &photo.sha256, &e.code, store::now_ms())?;
+                if let Some(l) = &listener {
+                    l.on_failed(photo.kind, e.code.to_string());
+                }
+            }
+            return Ok((list(s).await?, true));
+        }
+    };
+    // What the platform already has, by kind (none known when it cannot
+    // say: then every photo is sent, and the keyed write does it once).
+    let have: HashMap<String, String> = match api::get(s, &id).await {
+        Ok(app) => app
+            .documents
+            .into_iter()
+            .map(|d| (d.kind.as_str().to_owned(), d.sha256))
+            .collect(),
+        Err(e) => {
+            tracing::info!(code = %e.code, "documents of the application unknown; sending all");
+            HashMap::new()
+        }
+    };
     let backoff = Backoff::default();
     let mut seed = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed)
