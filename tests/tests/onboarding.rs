@@ -833,10 +833,18 @@ async fn failed_uploads_are_retried_and_resume_after_a_restart() {
     assert!(photos.iter().all(|p| p.state == UploadState::Queued));
     let failed = recorder.failed.lock().unwrap().clone();
     assert!(!failed.is_empty(), "failures are reported");
-    assert!(failed.iter().all(|(_, code)| code.starts_with("platform.")), "{failed:?}");
+    assert!(
+        failed.iter().all(|(_, code)| code.starts_with("platform.")),
+        "{failed:?}"
+    );
     let photos = bounded(offline.application_draft()).await.unwrap().photos;
     // Tried three times each (full-jitter backoff between the tries).
-    assert!(photos.iter().all(|p| p.attempts == 3 && p.last_error.is_some()), "{photos:?}");
+    assert!(
+        photos
+            .iter()
+            .all(|p| p.attempts == 3 && p.last_error.is_some()),
+        "{photos:?}"
+    );
     assert_eq!(failed.len(), 6, "{failed:?}");
     drop(offline);
 
@@ -846,7 +854,10 @@ async fn failed_uploads_are_retried_and_resume_after_a_restart() {
     let photos = bounded(core.upload_application_photos(Some(recorder.clone())))
         .await
         .unwrap();
-    assert!(photos.iter().all(|p| p.state == UploadState::Uploaded), "{photos:?}");
+    assert!(
+        photos.iter().all(|p| p.state == UploadState::Uploaded),
+        "{photos:?}"
+    );
     assert_eq!(recorder.done.lock().unwrap().len(), 2);
     sb.shutdown().await;
 }

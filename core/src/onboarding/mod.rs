@@ -183,7 +183,7 @@ pub(crate) fn draft(merchant: &MerchantStore) -> Result<ApplicationDraft> {
 /// (`application.reviewed`: the application; `merchant.activated`: the
 /// profile) to the same transition function polling feeds. Other types are
 /// ignored. (core.rs routes the live stream's events here once it lands.)
-#[cfg_attr(not(test), allow(dead_code))]
+#[allow(dead_code)]
 pub(crate) async fn apply_application_event(
     session: &SessionState,
     event_type: &str,

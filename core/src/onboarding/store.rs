@@ -536,3 +536,127 @@ pub fn kind_and_account(
             .and_then(|a| AccountType::parse(a)),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::{FileSecretStore, SecretStore, open_merchant};
+
+    fn open(dir: &std::path::Path) -> MerchantStore {
+        let secrets: Arc<dyn SecretStore> =
+            FileSecretStore::new(dir.join("keys").to_string_lossy().into_owned()).unwrap();
+        open_merchant(&dir.join("data"), "mch_test", &secrets).unwrap()
+    }
+
+    /// Every byte of the merchant's database files, WAL included.
+    fn raw_bytes(dir: &std::path::Path) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mdir = crate::store::merchant_dir(&dir.join("data"), "mch_test").unwrap();
+        for entry in std::fs::read_dir(mdir).unwrap() {
+            out.extend(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        out
+    }
+
+    fn contains(haystack: &[u8], needle: &str) -> bool {
+        haystack
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    }
+
+    #[test]
+    fn personal_fields_and_photos_are_sealed_at_rest_and_survive_a_reopen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = open(tmp.path());
+        let id = "510107198503071234";
+        set_field(&store, ApplicationField::IdNumber, Some(id)).unwrap();
+        set_field(&store, ApplicationField::LegalName, Some("王小明")).unwrap();
+        set_field(&store, ApplicationField::ShopName, Some("老王面馆")).unwrap();
+        let photo = b"JPEG-BYTES-OF-AN-ID-CARD".to_vec();
+        put_photo(
+            &store,
+            &NewPhoto {
+                kind: PhotoKind::IdFront,
+                sha256: &"a".repeat(64),
+                content_type: "image/jpeg",
+                bytes: &photo,
+            },
+        )
+        .unwrap();
+        drop(store);
+        let raw = raw_bytes(tmp.path());
+        assert!(!contains(&raw, id), "the ID number is sealed");
+        assert!(!contains(&raw, "王小明"), "the name is sealed");
+        assert!(
+            !contains(&raw, "JPEG-BYTES-OF-AN-ID-CARD"),
+            "the photo is sealed"
+        );
+        assert!(
+            contains(&raw, "老王面馆"),
+            "a shop name is not personal data"
+        );
+
+        let store = open(tmp.path());
+        let fields = fields(&store).unwrap();
+        assert_eq!(
+            fields.get(&ApplicationField::IdNumber).map(String::as_str),
+            Some(id)
+        );
+        assert_eq!(
+            fields.get(&ApplicationField::LegalName).map(String::as_str),
+            Some("王小明")
+        );
+        assert_eq!(
+            photo_bytes(&store, PhotoKind::IdFront, &"a".repeat(64)).unwrap(),
+            Some(photo)
+        );
+        set_field(&store, ApplicationField::IdNumber, None).unwrap();
+        assert!(
+            !super::fields(&store)
+                .unwrap()
+                .contains_key(&ApplicationField::IdNumber)
+        );
+    }
+
+    #[test]
+    fn an_edit_takes_a_rejected_application_back_to_draft_and_review_locks_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = open(tmp.path());
+        update_state(&store, |s| {
+            s.status = ApplicationStatus::Rejected;
+            s.rejections = vec![ApplicationRejection {
+                field: "shop.name".into(),
+                form_field: Some(ApplicationField::ShopName),
+                photo: None,
+                code: "review.shop_name_refused".into(),
+                message: "商户名称不合规".into(),
+                message_en: "The shop name is not acceptable".into(),
+            }];
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(state(&store).unwrap().rejections.len(), 1, "kept as JSON");
+        set_field(&store, ApplicationField::ShopName, Some("老王面馆")).unwrap();
+        let s = state(&store).unwrap();
+        assert_eq!(s.status, ApplicationStatus::Draft);
+        assert!(s.rejections.is_empty());
+
+        update_state(&store, |s| {
+            s.status = ApplicationStatus::UnderReview;
+            Ok(())
+        })
+        .unwrap();
+        let e = set_field(&store, ApplicationField::ShopName, Some("x")).unwrap_err();
+        assert_eq!(e.code, "application.locked");
+        assert_eq!(
+            fields(&store)
+                .unwrap()
+                .get(&ApplicationField::ShopName)
+                .map(String::as_str),
+            Some("老王面馆"),
+            "nothing changed"
+        );
+    }
+}

@@ -123,7 +123,13 @@ pub async fn upload_locked(
         Err(e) if matches!(e.kind, ErrorKind::Storage | ErrorKind::Internal) => return Err(e),
         Err(e) => {
             for photo in &queued {
-                store::photo_failed(&merchant, photo.kind, &photo.sha256, &e.code, store::now_ms())?;
+                store::photo_failed(
+                    &merchant,
+                    photo.kind,
+                    &photo.sha256,
+                    &e.code,
+                    store::now_ms(),
+                )?;
                 if let Some(l) = &listener {
                     l.on_failed(photo.kind, e.code.to_string());
                 }

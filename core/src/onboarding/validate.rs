@@ -118,7 +118,7 @@ impl Out {
 }
 
 /// The value of a field, trimmed; `None` when blank.
-fn get<'a>(fields: &'a HashMap<F, String>, f: F) -> Option<&'a str> {
+fn get(fields: &HashMap<F, String>, f: F) -> Option<&str> {
     fields.get(&f).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
@@ -379,7 +379,7 @@ pub fn validate(input: &Input<'_>) -> Vec<ApplicationProblem> {
             let found = trees
                 .iter()
                 .filter(|(q, _)| !q.is_empty())
-                .any(|(_, l)| l.iter().any(|c| *c == mcc));
+                .any(|(_, l)| l.contains(&mcc));
             let complete = trees
                 .get("")
                 .is_some_and(|cats| !cats.is_empty() && cats.iter().all(|c| trees.contains_key(c)));
@@ -469,7 +469,7 @@ pub fn validate(input: &Input<'_>) -> Vec<ApplicationProblem> {
             out.error(F::BranchCode, &D::FIELD_INVALID);
         } else {
             let lists = &input.trees.branches;
-            let found = lists.values().any(|l| l.iter().any(|c| *c == branch));
+            let found = lists.values().any(|l| l.contains(&branch));
             // The list of the branch's bank (its first three digits) in
             // the shop's city, when cached, is the whole truth.
             let query = city.as_ref().map(|c| branch_query(&branch[..3], c));
