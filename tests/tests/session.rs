@@ -2,147 +2,22 @@
 //! test needs plain http), MerchantCore driven as an app would, with the
 //! file-backed SecretStore.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use merchant_contract::envelope::SignedPush;
 use merchant_contract::wire::sandbox::OutboxItem;
-use merchant_core::platform::transport::{Timeouts, http_client};
-use merchant_core::platform::{Endpoint, SpkiPin};
+use merchant_core::platform::SpkiPin;
 use merchant_core::session::PushProvider;
-use merchant_core::store::{
-    FileSecretStore, KEY_FILE, SecretStore, WrappedSecret, data_key_name, merchant_dir,
-};
-use merchant_core::{CoreConfig, Lang, MerchantCore, MerchantError};
-use merchant_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
+use merchant_core::store::{KEY_FILE, WrappedSecret, data_key_name, merchant_dir};
+use merchant_core::{CoreConfig, MerchantError};
+use merchant_sandbox::SandboxConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod common;
+use common::*;
+
 const PHONE: &str = "13800138000";
-/// Every wait on the network is bounded by this (no sleeps).
-const LIMIT: Duration = Duration::from_secs(30);
-
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .expect("the call finished in time")
-}
-
-async fn sandbox(config: SandboxConfig) -> RunningSandbox {
-    Sandbox::start(config).await.expect("sandbox starts")
-}
-
-async fn tls_sandbox() -> RunningSandbox {
-    sandbox(SandboxConfig {
-        tls: true,
-        ..Default::default()
-    })
-    .await
-}
-
-/// An app's view of one device: its data dir and its key store dir.
-struct Device {
-    _tmp: tempfile::TempDir,
-    data: PathBuf,
-    keys: PathBuf,
-}
-
-impl Device {
-    fn new() -> Device {
-        let tmp = tempfile::tempdir().unwrap();
-        let data = tmp.path().join("data");
-        let keys = tmp.path().join("keys");
-        Device {
-            _tmp: tmp,
-            data,
-            keys,
-        }
-    }
-
-    fn secrets(&self) -> Arc<dyn SecretStore> {
-        FileSecretStore::new(self.keys.to_string_lossy().into_owned()).unwrap()
-    }
-
-    fn config(&self, sb: &RunningSandbox) -> CoreConfig {
-        CoreConfig {
-            data_dir: self.data.to_string_lossy().into_owned(),
-            platform_url: sb.base_url.clone(),
-            platform_pin: sb.pin.clone(),
-            platform_public_key: sb.platform_public_key.clone(),
-            app_id: sb.app_id.clone(),
-            language: Lang::Zh,
-            trusted_qr_hosts: Vec::new(),
-        }
-    }
-
-    fn core(&self, sb: &RunningSandbox) -> Arc<MerchantCore> {
-        self.core_with(self.config(sb))
-    }
-
-    fn core_with(&self, config: CoreConfig) -> Arc<MerchantCore> {
-        MerchantCore::new(config, self.secrets()).unwrap()
-    }
-}
-
-/// Calls a sandbox-only control (`/sandbox/*`, unsigned) over the same
-/// pinned transport the core uses: a GET, or a POST of `body`. Expects 200.
-async fn sandbox_control(
-    sb: &RunningSandbox,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> serde_json::Value {
-    let endpoint = Endpoint::parse(&sb.base_url).unwrap();
-    let pins = sb.pin.iter().map(|p| SpkiPin::parse(p).unwrap()).collect();
-    let http = http_client(&endpoint, pins, Timeouts::default()).unwrap();
-    let url = endpoint.url(path).unwrap();
-    let request = match &body {
-        None => http.get(url),
-        Some(b) => http.post(url).json(b),
-    };
-    let resp = bounded(request.send()).await.unwrap();
-    assert_eq!(resp.status(), 200, "{path}");
-    bounded(resp.json()).await.unwrap()
-}
-
-/// Reads the latest sign-in code the sandbox texted to `phone` through
-/// `GET /sandbox/sms`.
-async fn sms_code(sb: &RunningSandbox, phone: &str) -> String {
-    let sms = sandbox_control(
-        sb,
-        &format!("/sandbox/sms?phone={phone}&purpose=sign_in"),
-        None,
-    )
-    .await;
-    let code = sms["code"].as_str().expect("the SMS has a code").to_owned();
-    assert!(sms["text"].as_str().unwrap_or("").contains(&code));
-    code
-}
-
-/// Requests a code for `phone` (as the merchant typed it), reads it, signs in.
-async fn sign_in(
-    core: &MerchantCore,
-    sb: &RunningSandbox,
-    phone: &str,
-) -> merchant_core::session::SignedIn {
-    let sent = bounded(core.request_sms_code(phone.to_owned()))
-        .await
-        .expect("code requested");
-    assert!(sent.expires_in_secs > 0);
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits
-        .strip_prefix("86")
-        .filter(|d| d.len() == 11)
-        .unwrap_or(&digits);
-    let code = sms_code(sb, digits).await;
-    bounded(core.sign_in(phone.to_owned(), code))
-        .await
-        .expect("signed in")
-}
-
-fn advance(sb: &RunningSandbox, secs: i64) {
-    sb.state().clock().advance(secs);
-}
 
 #[tokio::test]
 async fn signs_in_over_tls_with_pinning_and_registers_the_device() {

@@ -135,16 +135,6 @@ impl Call {
         }
     }
 
-    /// A PUT of `body` serialised as JSON.
-    pub fn put_json<T: serde::Serialize + ?Sized>(
-        path: impl Into<String>,
-        body: &T,
-    ) -> Result<Self> {
-        let mut call = Call::post_json(path, body)?;
-        call.method = Method::PUT;
-        Ok(call)
-    }
-
     /// Reports the body's progress to `progress` as it is handed over.
     pub fn with_progress(mut self, progress: Progress) -> Self {
         self.progress = Some(progress);
@@ -167,6 +157,25 @@ impl Call {
             idempotency_key: None,
             progress: None,
         })
+    }
+
+    /// A PUT of `body` serialised as JSON.
+    pub fn put_json<T: serde::Serialize + ?Sized>(
+        path: impl Into<String>,
+        body: &T,
+    ) -> Result<Self> {
+        Ok(Call {
+            method: Method::PUT,
+            ..Call::post_json(path, body)?
+        })
+    }
+
+    /// A DELETE without a body.
+    pub fn delete(path: impl Into<String>) -> Self {
+        Call {
+            method: Method::DELETE,
+            ..Call::get(path)
+        }
     }
 
     pub fn with_session(mut self, token: impl Into<String>) -> Self {
