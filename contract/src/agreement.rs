@@ -272,6 +272,27 @@ mod tests {
     }
 
     #[test]
+    fn the_record_text_is_the_envelope_and_three_lines() {
+        let (r, _) = signed_record();
+        let text = agreement_record_text(&r);
+        let env = agreement_envelope(
+            &r.application_id,
+            &r.version,
+            &r.text_sha256,
+            &r.signature_image_sha256,
+            r.signed_at,
+            &r.device_serial,
+        );
+        assert_eq!(
+            text,
+            format!(
+                "{env}device_signature={}\nsignature_id=sig_1\nplatform_signed_at=1718000003\n",
+                r.device_signature
+            )
+        );
+    }
+
+    #[test]
     fn a_signed_record_verifies_and_any_changed_field_fails() {
         let (r, key) = signed_record();
         assert_eq!(verify_agreement_record(&r, &key), Ok(()));

@@ -1,58 +1,75 @@
 //! Onboarding against the real sandbox over loopback: the whole story from
-//! application to activation, every documented refusal of a form, a
-//! document, an agreement, the review and the activation code.
+//! application to activation for a micro merchant and an enterprise, the
+//! asynchronous review on the business clock, every documented refusal of a
+//! form, a document, the review and the activation code, and the recovery
+//! of a lost code.
 
 mod common;
 mod domain_common;
 
 use common::*;
 use domain_common::*;
-use merchant_contract::domain::{Agreement, Application, ApplicationStatus, MerchantProfile};
+use merchant_contract::domain::{
+    AccountType, Agreement, Application, ApplicationStatus, DocumentKind, MerchantKind,
+    MerchantProfile,
+};
 use merchant_contract::wire::event_types;
 use merchant_sandbox::SandboxConfig;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Creates an application with `form`, uploads every photo it needs, signs
-/// the agreement: ready to submit.
+/// A sandbox whose review decides at once (at the next read or tick).
+async fn quick() -> merchant_sandbox::RunningSandbox {
+    start(SandboxConfig {
+        review_delay_secs: 0,
+        ..SandboxConfig::default()
+    })
+    .await
+}
+
+/// Uploads every photo `form` needs and signs the agreement: ready to
+/// submit.
+async fn complete(app: &App, id: &str, form: &Value) -> Application {
+    let kind = MerchantKind::parse(form["kind"].as_str().unwrap()).unwrap();
+    let account = form["settlement"]["account_type"]
+        .as_str()
+        .and_then(AccountType::parse);
+    for kind in DocumentKind::required(kind, account) {
+        let (ty, bytes) = if kind == DocumentKind::Signature {
+            ("image/png", TINY_PNG.to_vec())
+        } else {
+            ("image/jpeg", jpeg(2048))
+        };
+        ok(upload(
+            app,
+            &format!("/v1/applications/{id}/documents/{}", kind.as_str()),
+            ty,
+            &bytes,
+        )
+        .await);
+    }
+    let agreement: Agreement = ok(app.get("/v1/agreements/current").await).parse();
+    let body = agreement_signature(app, id, &agreement, &sha256_hex(TINY_PNG), now());
+    ok(app
+        .write(
+            Method::POST,
+            &format!("/v1/applications/{id}/agreement"),
+            Some(body),
+        )
+        .await);
+    let ready: Application = ok(app.get(&format!("/v1/applications/{id}")).await).parse();
+    assert!(ready.missing.is_empty(), "{:?}", ready.missing);
+    ready
+}
+
+/// Creates an application with `form` and completes it.
 async fn prepared(app: &App, form: Value) -> Application {
     let created: Application = ok(app
         .write(Method::POST, "/v1/applications", Some(form.clone()))
         .await)
     .parse();
     assert_eq!(created.status, ApplicationStatus::Draft);
-    let id = &created.application_id;
-    let mut kinds = vec!["id_front", "id_back", "bank_card"];
-    if form["kind"] == "enterprise" {
-        kinds.push("licence");
-    }
-    for kind in kinds {
-        ok(upload(
-            app,
-            &format!("/v1/applications/{id}/documents/{kind}"),
-            "image/jpeg",
-            &jpeg(2048),
-        )
-        .await);
-    }
-    ok(upload(
-        app,
-        &format!("/v1/applications/{id}/documents/signature"),
-        "image/png",
-        TINY_PNG,
-    )
-    .await);
-    let agreement: Agreement = ok(app.get("/v1/agreements/current").await).parse();
-    ok(app
-        .write(
-            Method::POST,
-            &format!("/v1/applications/{id}/agreement"),
-            Some(json!({"version": agreement.version, "text_sha256": agreement.text_sha256})),
-        )
-        .await);
-    let ready: Application = ok(app.get(&format!("/v1/applications/{id}")).await).parse();
-    assert!(ready.missing.is_empty(), "{:?}", ready.missing);
-    ready
+    complete(app, &created.application_id, &form).await
 }
 
 async fn submit(app: &App, id: &str) -> Application {
@@ -66,17 +83,19 @@ async fn submit(app: &App, id: &str) -> Application {
     .parse()
 }
 
+async fn read(app: &App, id: &str) -> Application {
+    ok(app.get(&format!("/v1/applications/{id}")).await).parse()
+}
+
 #[tokio::test]
-async fn a_merchant_onboards_from_application_to_activation() {
+async fn a_micro_merchant_onboards_and_the_review_decides_on_the_business_clock() {
     let sandbox = start(SandboxConfig::default()).await;
     let phone = "13700000101";
     let app = App::ready(&sandbox, phone).await;
     let mut events = app.events(None).await;
 
-    // Before: new, nothing to show, no binding possible.
     let p: MerchantProfile = ok(app.get("/v1/merchant").await).parse();
     assert_eq!(p.status, "new");
-    assert_eq!(p.merchant_no, None);
     app.get("/v1/applications/current")
         .await
         .expect_error(404, "resource.not_found");
@@ -86,26 +105,12 @@ async fn a_merchant_onboards_from_application_to_activation() {
         .write(
             Method::POST,
             "/v1/applications",
-            Some(json!({"kind": "micro", "shop_name": "老王面馆"})),
+            Some(json!({"kind": "micro", "shop": {"name": "老王面馆"}})),
         )
         .await)
     .parse();
-    assert_eq!(draft.status, ApplicationStatus::Draft);
-    for m in [
-        "business_address",
-        "legal_name",
-        "id_number",
-        "settlement_card_number",
-        "id_front",
-        "id_back",
-        "bank_card",
-        "signature",
-        "agreement",
-    ] {
-        assert!(draft.missing.contains(&m.to_owned()), "{m} missing");
-    }
-    assert!(!draft.missing.contains(&"licence".to_owned()));
-    // Submitting it lists every missing item at once.
+    assert!(draft.missing.contains(&"legal_person.id_number".to_owned()));
+    assert!(!draft.missing.contains(&"shop.name".to_owned()));
     let e = app
         .write(
             Method::POST,
@@ -117,14 +122,11 @@ async fn a_merchant_onboards_from_application_to_activation() {
     let fields = e.fields.unwrap();
     assert_eq!(fields.len(), draft.missing.len());
     assert!(fields.iter().all(|f| f.code == "application.missing"));
-    // A second application is refused; the current one is found.
     app.write(Method::POST, "/v1/applications", Some(good_form()))
         .await
         .expect_error(409, "application.exists");
-    let current: Application = ok(app.get("/v1/applications/current").await).parse();
-    assert_eq!(current.application_id, draft.application_id);
 
-    // Fill it in (PUT replaces the form), then photos and the agreement.
+    // Fill it in: personal data comes back masked only.
     let id = draft.application_id.clone();
     let updated: Application = ok(app
         .write(
@@ -134,92 +136,50 @@ async fn a_merchant_onboards_from_application_to_activation() {
         )
         .await)
     .parse();
-    // Personal data comes back masked only.
     let text = serde_json::to_string(&updated).unwrap();
-    let id_no = good_form()["id_number"].as_str().unwrap().to_owned();
-    let card_no = good_form()["settlement_card_number"]
+    let card = good_form()["settlement"]["account_number"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(!text.contains(&id_no) && !text.contains(&card_no));
-    assert!(!text.contains("王小明"));
-    assert_eq!(updated.legal_name_masked.as_deref(), Some("王*明"));
-    assert_eq!(
-        updated.id_number_masked.as_deref().map(|m| &m[..3]),
-        Some("110")
-    );
-    assert!(
-        updated
-            .settlement_card_masked
-            .as_deref()
-            .unwrap()
-            .starts_with("622202")
-    );
-    let bank = updated.settlement_bank.clone().unwrap();
-    assert_eq!(bank.card_kind, "debit");
-    assert_eq!(bank.bank_name, "中国工商银行");
-
-    // Documents: kind, type, size and digest are kept.
-    let doc = ok(upload(
-        &app,
-        &format!("/v1/applications/{id}/documents/id_front"),
-        "image/jpeg",
-        &jpeg(4096),
-    )
-    .await)
-    .json();
-    assert_eq!(doc["kind"], "id_front");
-    assert_eq!(doc["size"], 4096);
-    assert_eq!(doc["content_type"], "image/jpeg");
-    assert_eq!(doc["sha256"].as_str().unwrap().len(), 64);
-    for kind in ["id_back", "bank_card"] {
-        ok(upload(
-            &app,
-            &format!("/v1/applications/{id}/documents/{kind}"),
-            "image/png",
-            TINY_PNG,
-        )
-        .await);
+    for secret in [good_id(), card, "王小明".into(), "13800000001".into()] {
+        assert!(!text.contains(&secret), "{secret} echoed");
     }
-    ok(upload(
-        &app,
-        &format!("/v1/applications/{id}/documents/signature"),
-        "image/png",
-        TINY_PNG,
-    )
-    .await);
-    let agreement: Agreement = ok(app.get("/v1/agreements/current").await).parse();
-    assert!(agreement.text.contains("0.38%"));
-    let sig = ok(app
-        .write(
-            Method::POST,
-            &format!("/v1/applications/{id}/agreement"),
-            Some(json!({"version": agreement.version, "text_sha256": agreement.text_sha256})),
-        )
-        .await)
-    .json();
-    assert_eq!(sig["version"], agreement.version);
-    assert_eq!(sig["text_sha256"], agreement.text_sha256);
-    assert!(sig["signature_id"].as_str().unwrap().starts_with("sig_"));
+    let lp = updated.legal_person.clone().unwrap();
+    assert_eq!(lp.legal_name_masked.as_deref(), Some("王*明"));
+    assert_eq!(lp.id_valid_until.as_deref(), Some("2035-03-07"));
+    let s = updated.settlement.clone().unwrap();
+    assert!(s.account_number_masked.unwrap().starts_with("622202"));
+    assert_eq!(s.holder_name_masked.as_deref(), Some("王*明"));
+    assert_eq!(s.reserved_mobile_masked.as_deref(), Some("138****0001"));
+    assert_eq!(s.branch_code.as_deref(), Some("102651000017"));
+    let shop = updated.shop.clone().unwrap();
+    assert_eq!(shop.district_code.as_deref(), Some("510107"));
+    assert_eq!(shop.latitude.as_deref(), Some("30.6598"));
+    let bank = updated.settlement_bank.clone().unwrap();
+    assert_eq!(bank.bank_code.as_deref(), Some("102"));
+    assert_eq!(bank.card_kind.as_deref(), Some("debit"));
+    assert_eq!(bank.bank_name, "中国工商银行");
+    assert!(bank.branch_name.unwrap().contains("成都"));
 
-    // Submit: approved, an activation code goes out by SMS.
-    let approved = submit(&app, &id).await;
-    assert_eq!(approved.status, ApplicationStatus::Approved);
-    assert!(approved.rejections.is_empty());
-    let reviewed = next_of(&app, &mut events, event_types::APPLICATION_REVIEWED).await;
-    assert_eq!(reviewed.event_type, event_types::APPLICATION_REVIEWED);
-    assert_eq!(reviewed.data["status"], "approved");
-    let code = sandbox
-        .latest_sms_code(phone, "activation")
-        .expect("activation SMS");
-    assert_eq!(code.len(), 8);
-    let sms = ok(app
-        .open_get(&format!("/sandbox/sms?phone={phone}&purpose=activation"))
-        .await)
-    .json();
-    assert!(sms["text"].as_str().unwrap().contains(&code));
+    complete(&app, &id, &good_form()).await;
 
-    // Approved applications are locked.
+    // Submit: under review until the review is due, locked meanwhile.
+    let before = sandbox_now(&app).await;
+    let under = submit(&app, &id).await;
+    assert_eq!(under.status, ApplicationStatus::UnderReview);
+    assert!(under.missing.is_empty());
+    let due = chrono::DateTime::parse_from_rfc3339(under.review_due_at.as_deref().unwrap())
+        .unwrap()
+        .timestamp();
+    assert!(
+        (before + 30..=before + 32).contains(&due),
+        "{due} vs {before}"
+    );
+    // A second submit (another key) answers the application unchanged.
+    let again = submit(&app, &id).await;
+    assert_eq!(again.status, ApplicationStatus::UnderReview);
+    assert_eq!(again.review_due_at, under.review_due_at);
+    assert_eq!(read(&app, &id).await.status, ApplicationStatus::UnderReview);
     app.write(
         Method::PUT,
         &format!("/v1/applications/{id}"),
@@ -227,6 +187,23 @@ async fn a_merchant_onboards_from_application_to_activation() {
     )
     .await
     .expect_error(409, "application.locked");
+    assert_eq!(sandbox.latest_sms_code(phone, "activation"), None);
+
+    // Once the business clock reaches the due time the review decides and
+    // says so on the event stream, without any read.
+    advance_clock(&app, 31).await;
+    let reviewed = next_of(&app, &mut events, event_types::APPLICATION_REVIEWED).await;
+    assert_eq!(reviewed.data["status"], "approved");
+    assert_eq!(reviewed.data["application_id"], id.as_str());
+    assert!(reviewed.data["activation_code_sent_at"].is_string());
+    let code = sandbox
+        .latest_sms_code(phone, "activation")
+        .expect("activation SMS");
+    assert_eq!(code.len(), 8);
+    let approved = read(&app, &id).await;
+    assert_eq!(approved.status, ApplicationStatus::Approved);
+    assert_eq!(approved.review_due_at, None);
+    assert!(approved.reviewed_at.is_some() && approved.activation_code_sent_at.is_some());
     app.write(
         Method::POST,
         &format!("/v1/applications/{id}/submit"),
@@ -257,122 +234,263 @@ async fn a_merchant_onboards_from_application_to_activation() {
         .await)
     .parse();
     assert_eq!(active.status, "active");
-    let merchant_no = active.merchant_no.clone().unwrap();
-    assert_eq!(merchant_no.len(), 15);
-    assert!(merchant_no.starts_with("822"));
+    assert_eq!(active.merchant_no.as_ref().unwrap().len(), 15);
     assert_eq!(active.shop_name.as_deref(), Some("老王面馆"));
     assert_eq!(active.rates.len(), 5);
-    let wechat = active.rates.iter().find(|r| r.channel == "wechat").unwrap();
-    assert_eq!(
-        (
-            wechat.rate.as_str(),
-            wechat.threshold.as_deref(),
-            wechat.rate_above.as_deref()
-        ),
-        ("0.38", Some("1000.00"), Some("0.60"))
-    );
     let activated = next_of(&app, &mut events, event_types::MERCHANT_ACTIVATED).await;
-    assert_eq!(activated.event_type, event_types::MERCHANT_ACTIVATED);
-    assert_eq!(activated.data["merchant_no"], merchant_no);
+    assert_eq!(
+        activated.data["merchant_no"],
+        active.merchant_no.clone().unwrap()
+    );
     let p: MerchantProfile = ok(app.get("/v1/merchant").await).parse();
     assert_eq!(p, active);
-    let done: Application = ok(app.get(&format!("/v1/applications/{id}")).await).parse();
+    let done = read(&app, &id).await;
     assert_eq!(done.status, ApplicationStatus::Activated);
     assert!(done.activated_at.is_some());
-    // Sign-in now reports the merchant active (after the SMS resend wait).
-    advance_clock(&app, 61).await;
-    let mut again = App::new(&sandbox);
-    assert_eq!(again.sign_in(phone).await.merchant.status, "active");
 }
 
 #[tokio::test]
-async fn every_documented_review_refusal_has_its_reason() {
-    let sandbox = start(SandboxConfig::default()).await;
+async fn an_enterprise_with_a_corporate_account_onboards() {
+    let sandbox = quick().await;
+    let app = App::ready(&sandbox, "13700000111").await;
+    let form = enterprise_form();
+    let created: Application = ok(app
+        .write(Method::POST, "/v1/applications", Some(form.clone()))
+        .await)
+    .parse();
+    let id = created.application_id.clone();
+    for kind in ["licence", "opening_permit"] {
+        assert!(created.missing.contains(&kind.to_owned()), "{kind}");
+    }
+    assert!(!created.missing.contains(&"bank_card".to_owned()));
+    let licence = created.licence.clone().unwrap();
+    assert_eq!(
+        licence.registered_name.as_deref(),
+        Some("成都老王餐饮有限公司")
+    );
+    assert_eq!(licence.long_term, Some(true));
+    assert_eq!(licence.valid_until, None);
+    let s = created.settlement.clone().unwrap();
+    assert_eq!(s.account_type, Some(AccountType::Corporate));
+    assert_eq!(
+        s.holder_name_masked.as_deref(),
+        Some("成都老王餐饮有限公司")
+    );
+    assert!(
+        !serde_json::to_string(&created)
+            .unwrap()
+            .contains("51050142610800001234")
+    );
+    // The bank of a corporate account is the branch's.
+    let bank = created.settlement_bank.clone().unwrap();
+    assert_eq!(bank.bank_code.as_deref(), Some("105"));
+    assert_eq!(bank.bank_name, "中国建设银行");
+    assert_eq!(bank.card_kind, None);
+    assert!(bank.branch_name.is_some());
+    // A bank card photo does not apply to a corporate account.
+    upload(
+        &app,
+        &format!("/v1/applications/{id}/documents/bank_card"),
+        "image/jpeg",
+        &jpeg(100),
+    )
+    .await
+    .expect_error(400, "document.not_applicable");
+    complete(&app, &id, &form).await;
+    assert_eq!(
+        submit(&app, &id).await.status,
+        ApplicationStatus::UnderReview
+    );
+    let a = read(&app, &id).await;
+    assert_eq!(a.status, ApplicationStatus::Approved, "{:?}", a.rejections);
+}
+
+/// One refusal case: a form, the field refused and the code.
+struct Case {
+    form: Value,
+    field: &'static str,
+    code: &'static str,
+}
+
+fn edit(base: Value, path: &[&str], value: Value) -> Value {
+    let mut f = base;
+    let mut at = &mut f;
+    for p in &path[..path.len() - 1] {
+        at = &mut at[*p];
+    }
+    at[path[path.len() - 1]] = value;
+    f
+}
+
+#[tokio::test]
+async fn every_documented_review_refusal_has_its_reason_and_a_fix_resubmits() {
+    let sandbox = quick().await;
     let unknown_bin_card = card_number("700000100000000001");
     assert_eq!(
         merchant_core::validate::lookup_bin(unknown_bin_card.clone()),
         None,
         "the sample card's BIN must stay unknown to the table"
     );
-    let cases: Vec<(&str, Value, &str, &str)> = vec![
-        (
-            "legal_name",
-            json!("王测试拒绝"),
-            "legal_name",
-            "review.identity_mismatch",
-        ),
-        (
-            "id_number",
-            json!(id_number("11010519850307999")),
-            "id_number",
-            "review.identity_mismatch",
-        ),
-        (
-            "id_number",
-            json!(id_number("11010520150307123")),
-            "id_number",
-            "review.applicant_underage",
-        ),
-        (
-            "settlement_card_number",
-            json!(card_number("622575100000000001")),
-            "settlement_card_number",
-            "review.settlement_card_not_debit",
-        ),
-        (
-            "settlement_card_number",
-            json!(unknown_bin_card),
-            "settlement_card_number",
-            "review.settlement_card_bank_unknown",
-        ),
-        (
-            "shop_name",
-            json!("测试拒绝小卖部"),
-            "shop_name",
-            "review.shop_name_refused",
-        ),
+    let g = good_form;
+    let e = enterprise_form;
+    let cases = vec![
+        Case {
+            form: edit(
+                edit(g(), &["legal_person", "name"], json!("王测试拒绝")),
+                &["settlement", "holder_name"],
+                json!("王测试拒绝"),
+            ),
+            field: "legal_person.name",
+            code: "review.identity_mismatch",
+        },
+        Case {
+            form: edit(
+                g(),
+                &["legal_person", "id_number"],
+                json!(id_number("11010519850307999")),
+            ),
+            field: "legal_person.id_number",
+            code: "review.identity_mismatch",
+        },
+        Case {
+            form: edit(
+                g(),
+                &["legal_person", "id_number"],
+                json!(id_number("11010520150307123")),
+            ),
+            field: "legal_person.id_number",
+            code: "review.applicant_underage",
+        },
+        Case {
+            form: edit(
+                edit(g(), &["legal_person", "id_valid_from"], json!("2000-01-01")),
+                &["legal_person", "id_valid_until"],
+                json!("2020-01-01"),
+            ),
+            field: "legal_person.id_valid_until",
+            code: "review.id_expired",
+        },
+        Case {
+            form: edit(g(), &["settlement", "holder_name"], json!("李四")),
+            field: "settlement.holder_name",
+            code: "review.holder_not_legal_person",
+        },
+        Case {
+            form: edit(
+                edit(
+                    g(),
+                    &["settlement", "account_number"],
+                    json!(card_number("622575100000000001")),
+                ),
+                &["settlement", "branch_code"],
+                json!("308651000159"),
+            ),
+            field: "settlement.account_number",
+            code: "review.settlement_card_not_debit",
+        },
+        Case {
+            form: edit(
+                g(),
+                &["settlement", "account_number"],
+                json!(unknown_bin_card),
+            ),
+            field: "settlement.account_number",
+            code: "review.settlement_card_bank_unknown",
+        },
+        Case {
+            form: edit(g(), &["shop", "name"], json!("测试拒绝小卖部")),
+            field: "shop.name",
+            code: "review.shop_name_refused",
+        },
+        Case {
+            form: edit(
+                edit(
+                    edit(e(), &["licence", "long_term"], json!(false)),
+                    &["licence", "valid_until"],
+                    json!("2020-01-01"),
+                ),
+                &["licence", "valid_from"],
+                json!("2010-01-01"),
+            ),
+            field: "licence.valid_until",
+            code: "review.licence_expired",
+        },
+        Case {
+            form: edit(
+                edit(
+                    e(),
+                    &["licence", "registered_name"],
+                    json!("测试拒绝餐饮有限公司"),
+                ),
+                &["settlement", "holder_name"],
+                json!("测试拒绝餐饮有限公司"),
+            ),
+            field: "licence.registered_name",
+            code: "review.licence_mismatch",
+        },
+        Case {
+            form: edit(
+                e(),
+                &["settlement", "holder_name"],
+                json!("成都别家餐饮有限公司"),
+            ),
+            field: "settlement.holder_name",
+            code: "review.holder_not_registered_name",
+        },
     ];
-    for (i, (key, value, field, code)) in cases.into_iter().enumerate() {
-        let app = App::ready(&sandbox, &format!("1370000020{i}")).await;
-        let mut form = good_form();
-        form[key] = value;
-        let ready = prepared(&app, form).await;
-        let refused = submit(&app, &ready.application_id).await;
-        assert_eq!(refused.status, ApplicationStatus::Rejected, "{code}");
+    for (i, case) in cases.into_iter().enumerate() {
+        let phone = format!("137000002{i:02}");
+        let app = App::ready(&sandbox, &phone).await;
+        let ready = prepared(&app, case.form.clone()).await;
+        let id = ready.application_id.clone();
+        assert_eq!(
+            submit(&app, &id).await.status,
+            ApplicationStatus::UnderReview
+        );
+        let refused = read(&app, &id).await;
+        assert_eq!(refused.status, ApplicationStatus::Rejected, "{}", case.code);
         assert_eq!(
             refused.rejections.len(),
             1,
-            "{code}: {:?}",
+            "{}: {:?}",
+            case.code,
             refused.rejections
         );
         let r = &refused.rejections[0];
-        assert_eq!((r.field.as_str(), r.code.as_str()), (field, code));
-        assert!(!r.message.is_empty() && !r.message_en.is_empty());
-        // No activation code for a refused application.
+        assert_eq!((r.field.as_str(), r.code.as_str()), (case.field, case.code));
+        let code = merchant_contract::domain::find(case.code).unwrap();
         assert_eq!(
-            sandbox.latest_sms_code(&format!("1370000020{i}"), "activation"),
-            None
+            (r.message.as_str(), r.message_en.as_str()),
+            (code.zh, code.en)
         );
+        assert_eq!(sandbox.latest_sms_code(&phone, "activation"), None);
         app.write(
             Method::POST,
-            &format!("/v1/applications/{}/activate", ready.application_id),
+            &format!("/v1/applications/{id}/activate"),
             Some(json!({"activation_code": "12345678"})),
         )
         .await
         .expect_error(409, "application.not_approved");
-        // Fixed and submitted again: approved.
+        // Fixed and submitted again: the same application, approved.
+        let fix = if case.form["kind"] == "enterprise" {
+            e()
+        } else {
+            g()
+        };
         let fixed: Application = ok(app
-            .write(
-                Method::PUT,
-                &format!("/v1/applications/{}", ready.application_id),
-                Some(good_form()),
-            )
+            .write(Method::PUT, &format!("/v1/applications/{id}"), Some(fix))
             .await)
         .parse();
         assert_eq!(fixed.status, ApplicationStatus::Draft);
         assert!(fixed.rejections.is_empty());
-        let approved = submit(&app, &ready.application_id).await;
-        assert_eq!(approved.status, ApplicationStatus::Approved, "{code}");
+        assert_eq!(submit(&app, &id).await.application_id, id);
+        let approved = read(&app, &id).await;
+        assert_eq!(
+            approved.status,
+            ApplicationStatus::Approved,
+            "{}",
+            case.code
+        );
     }
 }
 
@@ -380,51 +498,127 @@ async fn every_documented_review_refusal_has_its_reason() {
 async fn bad_fields_are_refused_at_once_each_with_its_code() {
     let sandbox = start(SandboxConfig::default()).await;
     let app = App::ready(&sandbox, "13700000301").await;
-    let good_id = id_number("11010519850307123");
-    let wrong_check = if good_id.ends_with('1') { '2' } else { '1' };
-    let mut form = good_form();
-    form["legal_name"] = json!("王2");
-    form["id_number"] = json!(format!("{}{wrong_check}", &good_id[..17]));
-    form["licence_code"] = json!("91350100M000100Y43");
-    form["settlement_card_number"] = json!("6222021000000000012");
-    form["shop_name"] = json!("店".repeat(41));
+    let good = good_id();
+    let wrong_check = if good.ends_with('1') { '2' } else { '1' };
+    let form = json!({
+        "kind": "micro",
+        "legal_person": {"name": "王2", "id_number": format!("{}{wrong_check}", &good[..17]),
+            "id_valid_from": "2015-02-30", "id_valid_until": "2035-03-07", "id_long_term": true},
+        "licence": {"credit_code": "91350100M000100Y43"},
+        "shop": {"name": "店".repeat(41), "province_code": "510000", "city_code": "440100",
+            "district_code": "510199", "mcc": "9999", "longitude": "181", "latitude": "north"},
+        "settlement": {"account_type": "corporate", "account_number": "1234567",
+            "holder_name": "王小明", "branch_code": "10265100001", "reserved_mobile": "12345"}
+    });
     let e = app
         .write(Method::POST, "/v1/applications", Some(form))
         .await
         .expect_error(400, "request.field_invalid");
     let fields = e.fields.unwrap();
     let has = |f: &str, c: &str| fields.iter().any(|x| x.field == f && x.code == c);
-    assert!(has("legal_name", "name.digits"), "{fields:?}");
-    assert!(has("id_number", "id_card.checksum"), "{fields:?}");
-    assert!(has("licence_code", "application.licence_not_for_micro"));
+    for (f, c) in [
+        ("legal_person.name", "name.digits"),
+        ("legal_person.id_number", "id_card.checksum"),
+        ("legal_person.id_valid_from", "date.invalid"),
+        ("legal_person.id_valid_until", "validity.end_or_long_term"),
+        ("licence", "application.licence_not_for_micro"),
+        ("shop.name", "field.too_long"),
+        ("shop.city_code", "region.not_nested"),
+        ("shop.district_code", "region.unknown"),
+        ("shop.mcc", "mcc.unknown"),
+        ("shop.longitude", "coordinate.invalid"),
+        ("shop.latitude", "coordinate.invalid"),
+        (
+            "settlement.account_type",
+            "application.corporate_not_for_kind",
+        ),
+        ("settlement.account_number", "account.number_invalid"),
+        ("settlement.branch_code", "field.invalid"),
+    ] {
+        assert!(has(f, c), "{f} {c}: {fields:?}");
+    }
     assert!(
-        has("settlement_card_number", "bank_card.checksum"),
+        fields
+            .iter()
+            .any(|x| x.field == "settlement.reserved_mobile" && x.code.starts_with("phone.")),
         "{fields:?}"
     );
-    assert!(has("shop_name", "field.too_long"));
-    // Nothing was created.
+    // Nothing was created, and no personal data came back.
     app.get("/v1/applications/current")
         .await
         .expect_error(404, "resource.not_found");
 
-    // An enterprise's credit code is checked (GB 32100); an unknown field or
-    // kind is a malformed form.
-    let mut form = good_form();
-    form["kind"] = json!("enterprise");
-    form["licence_code"] = json!("91350100M000100Y44");
-    let e = app
-        .write(Method::POST, "/v1/applications", Some(form))
+    // Existence in the lookups, the branch's bank, the card's checks.
+    let mut f = good_form();
+    f["shop"]["province_code"] = json!("990000");
+    f["settlement"]["branch_code"] = json!("105651000136");
+    f["settlement"]["account_number"] = json!("6222021000000000012");
+    let fields = app
+        .write(Method::POST, "/v1/applications", Some(f))
+        .await
+        .expect_error(400, "request.field_invalid")
+        .fields
+        .unwrap();
+    let has = |f: &str, c: &str| fields.iter().any(|x| x.field == f && x.code == c);
+    assert!(has("shop.province_code", "region.unknown"), "{fields:?}");
+    // The city is judged against a known province only.
+    assert!(
+        !fields.iter().any(|x| x.field == "shop.city_code"),
+        "{fields:?}"
+    );
+    assert!(
+        has("settlement.account_number", "bank_card.checksum"),
+        "{fields:?}"
+    );
+    let mut f = good_form();
+    f["settlement"]["branch_code"] = json!("105651000136");
+    let fields = app
+        .write(Method::POST, "/v1/applications", Some(f))
+        .await
+        .expect_error(400, "request.field_invalid")
+        .fields
+        .unwrap();
+    assert_eq!(fields.len(), 1);
+    assert_eq!(
+        (fields[0].field.as_str(), fields[0].code.as_str()),
+        ("settlement.branch_code", "branch.bank_mismatch")
+    );
+    let mut f = good_form();
+    f["settlement"]["branch_code"] = json!("102651099999");
+    f["legal_person"]["id_valid_until"] = json!("2010-01-01");
+    let fields = app
+        .write(Method::POST, "/v1/applications", Some(f))
+        .await
+        .expect_error(400, "request.field_invalid")
+        .fields
+        .unwrap();
+    let has = |f: &str, c: &str| fields.iter().any(|x| x.field == f && x.code == c);
+    assert!(has("settlement.branch_code", "branch.unknown"));
+    assert!(has("legal_person.id_valid_until", "validity.order"));
+
+    // An enterprise's credit code is checked (GB 32100); unknown fields
+    // (at any depth) and kinds make a malformed form.
+    let mut f = enterprise_form();
+    f["licence"]["credit_code"] = json!("91350100M000100Y44");
+    let fields = app
+        .write(Method::POST, "/v1/applications", Some(f))
+        .await
+        .expect_error(400, "request.field_invalid")
+        .fields
+        .unwrap();
+    assert!(
+        fields
+            .iter()
+            .any(|f| f.field == "licence.credit_code" && f.code.starts_with("credit_code."))
+    );
+    let mut f = good_form();
+    f["nickname"] = json!("x");
+    app.write(Method::POST, "/v1/applications", Some(f))
         .await
         .expect_error(400, "request.field_invalid");
-    assert!(
-        e.fields
-            .unwrap()
-            .iter()
-            .any(|f| f.field == "licence_code" && f.code.starts_with("credit_code."))
-    );
-    let mut form = good_form();
-    form["nickname"] = json!("x");
-    app.write(Method::POST, "/v1/applications", Some(form))
+    let mut f = good_form();
+    f["shop"]["nickname"] = json!("x");
+    app.write(Method::POST, "/v1/applications", Some(f))
         .await
         .expect_error(400, "request.field_invalid");
     app.write(
@@ -434,17 +628,81 @@ async fn bad_fields_are_refused_at_once_each_with_its_code() {
     )
     .await
     .expect_error(400, "request.field_invalid");
+}
 
-    // An enterprise with a valid code needs its licence photo.
-    let mut form = good_form();
-    form["kind"] = json!("enterprise");
-    form["licence_code"] = json!("91350100M000100Y43");
-    let created: Application = ok(app
-        .write(Method::POST, "/v1/applications", Some(form))
-        .await)
-    .parse();
-    assert!(created.missing.contains(&"licence".to_owned()));
-    assert_eq!(created.licence_code.as_deref(), Some("91350100M000100Y43"));
+#[tokio::test]
+async fn missing_lists_exactly_what_the_kind_and_the_account_need() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let docs = |m: &[String]| -> Vec<String> {
+        m.iter()
+            .filter(|x| DocumentKind::parse(x).is_some())
+            .cloned()
+            .collect()
+    };
+    let cases = [
+        (
+            json!({"kind": "micro"}),
+            vec![
+                "id_front",
+                "id_back",
+                "bank_card",
+                "shop_front",
+                "shop_inside",
+                "checkstand",
+                "signature",
+            ],
+        ),
+        (
+            json!({"kind": "individual_business"}),
+            vec![
+                "id_front",
+                "id_back",
+                "bank_card",
+                "licence",
+                "shop_front",
+                "shop_inside",
+                "checkstand",
+                "signature",
+            ],
+        ),
+        (
+            json!({"kind": "enterprise", "settlement": {"account_type": "corporate"}}),
+            vec![
+                "id_front",
+                "id_back",
+                "licence",
+                "opening_permit",
+                "shop_front",
+                "shop_inside",
+                "checkstand",
+                "signature",
+            ],
+        ),
+    ];
+    for (i, (form, want)) in cases.into_iter().enumerate() {
+        let app = App::ready(&sandbox, &format!("1370000031{i}")).await;
+        let a: Application = ok(app
+            .write(Method::POST, "/v1/applications", Some(form.clone()))
+            .await)
+        .parse();
+        assert_eq!(docs(&a.missing), want, "{form}");
+        assert_eq!(a.missing.last().map(String::as_str), Some("agreement"));
+        let licence_fields = a.missing.iter().any(|m| m.starts_with("licence."));
+        assert_eq!(licence_fields, form["kind"] != "micro", "{form}");
+        assert!(a.missing.contains(&"settlement.reserved_mobile".to_owned()));
+    }
+    // A city without districts in the tree needs none.
+    let app = App::ready(&sandbox, "13700000319").await;
+    let mut f = good_form();
+    f["shop"]["province_code"] = json!("440000");
+    f["shop"]["city_code"] = json!("441900");
+    f["shop"]["district_code"] = Value::Null;
+    let a: Application = ok(app.write(Method::POST, "/v1/applications", Some(f)).await).parse();
+    assert!(
+        !a.missing.contains(&"shop.district_code".to_owned()),
+        "{:?}",
+        a.missing
+    );
 }
 
 #[tokio::test]
@@ -459,9 +717,14 @@ async fn documents_are_checked_for_kind_type_size_and_content() {
     upload(&app, &format!("{base}/selfie"), "image/png", TINY_PNG)
         .await
         .expect_error(400, "document.kind_unknown");
-    upload(&app, &format!("{base}/licence"), "image/png", TINY_PNG)
-        .await
-        .expect_error(400, "document.not_applicable");
+    for kind in ["licence", "opening_permit"] {
+        upload(&app, &format!("{base}/{kind}"), "image/png", TINY_PNG)
+            .await
+            .expect_error(400, "document.not_applicable");
+    }
+    for kind in ["shop_front", "shop_inside", "checkstand"] {
+        ok(upload(&app, &format!("{base}/{kind}"), "image/png", TINY_PNG).await);
+    }
     upload(&app, &format!("{base}/id_front"), "image/gif", TINY_PNG)
         .await
         .expect_error(415, "document.type_unsupported");
@@ -490,7 +753,6 @@ async fn documents_are_checked_for_kind_type_size_and_content() {
     )
     .await
     .expect_error(413, "document.too_large");
-    // Above the route's body limit the guard refuses before the handler.
     upload(
         &app,
         &format!("{base}/id_front"),
@@ -499,7 +761,6 @@ async fn documents_are_checked_for_kind_type_size_and_content() {
     )
     .await
     .expect_error(413, "request.body_too_large");
-    // The largest photo passes, and replaces an earlier one.
     ok(upload(&app, &format!("{base}/id_front"), "image/jpeg", &jpeg(100)).await);
     ok(upload(
         &app,
@@ -508,13 +769,14 @@ async fn documents_are_checked_for_kind_type_size_and_content() {
         &jpeg(2 * 1024 * 1024),
     )
     .await);
-    let a: Application = ok(app
-        .get(&format!("/v1/applications/{}", created.application_id))
-        .await)
-    .parse();
-    assert_eq!(a.documents.len(), 1);
-    assert_eq!(a.documents[0].size, 2 * 1024 * 1024);
-    // Someone else's application: not found, like none at all.
+    let a = read(&app, &created.application_id).await;
+    assert_eq!(a.documents.len(), 4);
+    let front = a
+        .documents
+        .iter()
+        .find(|d| d.kind == DocumentKind::IdFront)
+        .unwrap();
+    assert_eq!(front.size, 2 * 1024 * 1024);
     let other = App::ready(&sandbox, "13700000402").await;
     upload(&other, &format!("{base}/id_front"), "image/png", TINY_PNG)
         .await
@@ -522,77 +784,8 @@ async fn documents_are_checked_for_kind_type_size_and_content() {
 }
 
 #[tokio::test]
-async fn the_agreement_binds_its_version_text_and_signature() {
-    let sandbox = start(SandboxConfig::default()).await;
-    let app = App::ready(&sandbox, "13700000501").await;
-    let created: Application = ok(app
-        .write(Method::POST, "/v1/applications", Some(good_form()))
-        .await)
-    .parse();
-    let id = created.application_id;
-    let agreement: Agreement = ok(app.get("/v1/agreements/current").await).parse();
-    let sign = |version: &str, sha: &str| json!({"version": version, "text_sha256": sha});
-    app.write(
-        Method::POST,
-        &format!("/v1/applications/{id}/agreement"),
-        Some(sign(&agreement.version, &agreement.text_sha256)),
-    )
-    .await
-    .expect_error(409, "agreement.signature_missing");
-    ok(upload(
-        &app,
-        &format!("/v1/applications/{id}/documents/signature"),
-        "image/png",
-        TINY_PNG,
-    )
-    .await);
-    app.write(
-        Method::POST,
-        &format!("/v1/applications/{id}/agreement"),
-        Some(sign("2024.01", &agreement.text_sha256)),
-    )
-    .await
-    .expect_error(409, "agreement.version_outdated");
-    app.write(
-        Method::POST,
-        &format!("/v1/applications/{id}/agreement"),
-        Some(sign(&agreement.version, &"0".repeat(64))),
-    )
-    .await
-    .expect_error(400, "agreement.text_mismatch");
-    let sig = ok(app
-        .write(
-            Method::POST,
-            &format!("/v1/applications/{id}/agreement"),
-            Some(sign(&agreement.version, &agreement.text_sha256)),
-        )
-        .await)
-    .json();
-    let a: Application = ok(app.get(&format!("/v1/applications/{id}")).await).parse();
-    assert!(!a.missing.contains(&"agreement".to_owned()));
-    assert_eq!(
-        a.agreement.as_ref().unwrap().signature_image_sha256,
-        sig["signature_image_sha256"].as_str().unwrap()
-    );
-    // Another handwritten signature voids the e-signature made with the first.
-    // The same image with an empty text chunk after the header: other bytes.
-    let text_chunk: &[u8] = &[0, 0, 0, 0, b't', b'E', b'X', b't', 0x5E, 0x7C, 0x0B, 0x3D];
-    let other_png: Vec<u8> = [&TINY_PNG[..33], text_chunk, &TINY_PNG[33..]].concat();
-    ok(upload(
-        &app,
-        &format!("/v1/applications/{id}/documents/signature"),
-        "image/png",
-        &other_png,
-    )
-    .await);
-    let a: Application = ok(app.get(&format!("/v1/applications/{id}")).await).parse();
-    assert!(a.agreement.is_none());
-    assert!(a.missing.contains(&"agreement".to_owned()));
-}
-
-#[tokio::test]
 async fn activation_codes_expire_burn_and_resend_by_the_rules() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = quick().await;
     let phone = "13700000601";
     let app = App::ready(&sandbox, phone).await;
     let ready = prepared(&app, good_form()).await;
@@ -604,7 +797,8 @@ async fn activation_codes_expire_burn_and_resend_by_the_rules() {
     )
     .await
     .expect_error(409, "application.not_approved");
-    assert_eq!(submit(&app, &id).await.status, ApplicationStatus::Approved);
+    submit(&app, &id).await;
+    assert_eq!(read(&app, &id).await.status, ApplicationStatus::Approved);
     let first = sandbox.latest_sms_code(phone, "activation").unwrap();
     let activate = |code: String| {
         let path = format!("/v1/applications/{id}/activate");
@@ -614,8 +808,6 @@ async fn activation_codes_expire_burn_and_resend_by_the_rules() {
                 .await
         }
     };
-
-    // Resend too soon.
     app.write(
         Method::POST,
         &format!("/v1/applications/{id}/activation-code"),
@@ -623,8 +815,6 @@ async fn activation_codes_expire_burn_and_resend_by_the_rules() {
     )
     .await
     .expect_error(429, "activation.resend_too_soon");
-
-    // Five wrong entries burn the code: even the right one is refused then.
     let wrong = if first == "00000000" {
         "11111111"
     } else {
@@ -638,8 +828,6 @@ async fn activation_codes_expire_burn_and_resend_by_the_rules() {
     activate(first.clone())
         .await
         .expect_error(429, "activation.attempts_exceeded");
-
-    // A new code (after the resend wait) works again; it expires after 30 min.
     advance_clock(&app, 61).await;
     let sent = ok(app
         .write(
@@ -649,7 +837,6 @@ async fn activation_codes_expire_burn_and_resend_by_the_rules() {
         )
         .await)
     .json();
-    assert_eq!(sent["sent"], true);
     assert_eq!(sent["expires_in"], 1800);
     let second = sandbox.latest_sms_code(phone, "activation").unwrap();
     assert_ne!(second, first, "a new code each time");
@@ -657,20 +844,16 @@ async fn activation_codes_expire_burn_and_resend_by_the_rules() {
     activate(second.clone())
         .await
         .expect_error(400, "activation.code_expired");
-
-    let sent = ok(app
+    ok(app
         .write(
             Method::POST,
             &format!("/v1/applications/{id}/activation-code"),
             Some(json!({})),
         )
-        .await)
-    .json();
-    assert_eq!(sent["resend_after"], 60);
+        .await);
     let third = sandbox.latest_sms_code(phone, "activation").unwrap();
     let p: MerchantProfile = ok(activate(third.clone()).await).parse();
     assert_eq!(p.status, "active");
-    // Entering it again (a retry after a lost answer) gives the same profile.
     let again: MerchantProfile = ok(activate(third).await).parse();
     assert_eq!(again, p);
     app.write(
@@ -680,6 +863,94 @@ async fn activation_codes_expire_burn_and_resend_by_the_rules() {
     )
     .await
     .expect_error(409, "application.locked");
+}
+
+/// An ID number of a 1990-born applicant whose check character is `X`.
+fn id_ending_in_x() -> String {
+    (100..1000)
+        .map(|seq| id_number(&format!("11010519900101{seq:03}")))
+        .find(|n| n.ends_with('X'))
+        .expect("some sequence gives X")
+}
+
+#[tokio::test]
+async fn a_lost_activation_code_is_sent_again_after_the_id_suffix_matches() {
+    let sandbox = quick().await;
+    let phone = "13700000611";
+    let app = App::ready(&sandbox, phone).await;
+    let id_no = id_ending_in_x();
+    let mut form = good_form();
+    form["legal_person"]["id_number"] = json!(id_no);
+    let id = prepared(&app, form).await.application_id;
+    let recover = |last6: String| {
+        let path = format!("/v1/applications/{id}/activation-code/recover");
+        let app = &app;
+        async move {
+            app.write(Method::POST, &path, Some(json!({"id_last6": last6})))
+                .await
+        }
+    };
+    // Not before approval.
+    recover(id_no[12..].to_owned())
+        .await
+        .expect_error(409, "application.not_approved");
+    submit(&app, &id).await;
+    assert_eq!(read(&app, &id).await.status, ApplicationStatus::Approved);
+    let first = sandbox.latest_sms_code(phone, "activation").unwrap();
+    advance_clock(&app, 61).await;
+
+    // Malformed: a field refusal, not counted as a mismatch.
+    let e = recover("12345".into())
+        .await
+        .expect_error(400, "request.field_invalid");
+    assert_eq!(e.fields.unwrap()[0].code, "activation.id_suffix_invalid");
+    // A match (lower-case x accepted) sends a fresh code.
+    let lower = id_no[12..].to_lowercase();
+    assert!(lower.ends_with('x'));
+    let sent = ok(recover(lower).await).json();
+    assert_eq!(sent["sent"], true);
+    let second = sandbox.latest_sms_code(phone, "activation").unwrap();
+    assert_ne!(second, first);
+
+    // Five mismatches lock recovery for 30 minutes on the business clock.
+    advance_clock(&app, 61).await;
+    for _ in 0..4 {
+        recover("000000".into())
+            .await
+            .expect_error(400, "activation.identity_mismatch");
+    }
+    recover("000000".into())
+        .await
+        .expect_error(429, "activation.recover_locked");
+    recover(id_no[12..].to_owned())
+        .await
+        .expect_error(429, "activation.recover_locked");
+    let locked = read(&app, &id).await;
+    let until =
+        chrono::DateTime::parse_from_rfc3339(locked.recovery_locked_until.as_deref().unwrap())
+            .unwrap()
+            .timestamp();
+    let now = sandbox_now(&app).await;
+    assert!(
+        (now + 1790..=now + 1800).contains(&until),
+        "{until} vs {now}"
+    );
+    advance_clock(&app, 1801).await;
+    assert_eq!(read(&app, &id).await.recovery_locked_until, None);
+    ok(recover(id_no[12..].to_owned()).await);
+    let third = sandbox.latest_sms_code(phone, "activation").unwrap();
+    // The recovered code activates; the ID number was never kept.
+    let p: MerchantProfile = ok(app
+        .write(
+            Method::POST,
+            &format!("/v1/applications/{id}/activate"),
+            Some(json!({"activation_code": third})),
+        )
+        .await)
+    .parse();
+    assert_eq!(p.status, "active");
+    let text = serde_json::to_string(&read(&app, &id).await).unwrap();
+    assert!(!text.contains(&id_no));
 }
 
 #[tokio::test]
@@ -704,6 +975,9 @@ async fn one_merchant_cannot_see_or_touch_anothers_application() {
     b.get("/v1/applications/current")
         .await
         .expect_error(404, "resource.not_found");
+    b.get(&format!("/v1/applications/{id}/agreement"))
+        .await
+        .expect_error(404, "resource.not_found");
     b.write(
         Method::PUT,
         &format!("/v1/applications/{id}"),
@@ -718,7 +992,13 @@ async fn one_merchant_cannot_see_or_touch_anothers_application() {
     )
     .await
     .expect_error(404, "resource.not_found");
-    // A's application is untouched.
+    b.write(
+        Method::POST,
+        &format!("/v1/applications/{id}/activation-code/recover"),
+        Some(json!({"id_last6": "071230"})),
+    )
+    .await
+    .expect_error(404, "resource.not_found");
     let still: Application = ok(a.get(&format!("/v1/applications/{id}")).await).parse();
     assert_eq!(still, mine);
 }

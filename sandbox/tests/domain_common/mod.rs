@@ -44,16 +44,50 @@ pub fn card_number(partial: &str) -> String {
     format!("{partial}{}", char::from(c))
 }
 
-/// A micro merchant's form that passes the review.
+/// The legal person's ID number of [`good_form`] (王小明, born 1985-03-07).
+pub fn good_id() -> String {
+    id_number("11010519850307123")
+}
+
+/// A micro merchant's form that passes the review: a personal ICBC debit
+/// card in the legal person's name, an ICBC branch in 成都.
 pub fn good_form() -> Value {
     json!({
         "kind": "micro",
-        "shop_name": "老王面馆",
-        "business_address": "成都市武侯区人民南路四段 1 号",
-        "legal_name": "王小明",
-        "id_number": id_number("11010519850307123"),
-        "settlement_card_number": card_number("622202100000000001"),
+        "legal_person": {"name": "王小明", "id_number": good_id(),
+            "id_valid_from": "2015-03-07", "id_valid_until": "2035-03-07", "id_long_term": false},
+        "shop": {"name": "老王面馆", "province_code": "510000", "city_code": "510100",
+            "district_code": "510107", "street": "人民南路四段1号", "mcc": "5812",
+            "longitude": "104.0657", "latitude": "30.6598"},
+        "settlement": {"account_type": "personal",
+            "account_number": card_number("622202100000000001"),
+            "holder_name": "王小明", "branch_code": "102651000017",
+            "reserved_mobile": "13800000001"}
     })
+}
+
+/// A valid credit code from its first 8 characters and the first 8 of its
+/// organisation code.
+pub fn credit_code(head: &str, org: &str) -> String {
+    use merchant_core::validate::credit_code as cc;
+    let o = cc::organisation_check_char(org.as_bytes()).expect("8 characters");
+    let first17 = format!("{head}{org}{}", char::from(o));
+    let c = cc::check_char(first17.as_bytes()).expect("17 characters");
+    format!("{first17}{}", char::from(c))
+}
+
+/// An enterprise's form that passes the review: a long-term licence and a
+/// corporate CCB account in the registered name.
+pub fn enterprise_form() -> Value {
+    let mut f = good_form();
+    f["kind"] = json!("enterprise");
+    f["licence"] = json!({"credit_code": credit_code("91510107", "MA6C0XK1"),
+        "registered_name": "成都老王餐饮有限公司", "valid_from": "2019-01-01",
+        "valid_until": null, "long_term": true});
+    f["settlement"] = json!({"account_type": "corporate",
+        "account_number": "51050142610800001234", "holder_name": "成都老王餐饮有限公司",
+        "branch_code": "105651000136", "reserved_mobile": "13800000001"});
+    f
 }
 
 /// Asserts a 2xx answer and returns it.
@@ -228,4 +262,39 @@ pub async fn refresh(app: &mut App) {
     let tokens: merchant_contract::wire::Tokens = r.parse();
     app.access_token = Some(tokens.access_token);
     app.refresh_token = Some(tokens.refresh_token);
+}
+
+/// The body of `POST /v1/applications/{id}/agreement` for the current
+/// agreement, signed by `app`'s device key at `signed_at` over the
+/// application's uploaded `signature` (by its digest `image_sha256`).
+pub fn agreement_signature(
+    app: &App,
+    application_id: &str,
+    agreement: &merchant_contract::domain::Agreement,
+    image_sha256: &str,
+    signed_at: i64,
+) -> Value {
+    use base64::Engine as _;
+    let env = merchant_contract::domain::agreement_envelope(
+        application_id,
+        &agreement.version,
+        &agreement.text_sha256,
+        image_sha256,
+        signed_at,
+        app.key.serial_no(),
+    );
+    let sig = app.key.sign(env.as_bytes()).expect("device signs");
+    json!({
+        "version": agreement.version,
+        "text_sha256": agreement.text_sha256,
+        "signature_image_sha256": image_sha256,
+        "signed_at": signed_at,
+        "device_serial": app.key.serial_no(),
+        "device_signature": base64::engine::general_purpose::STANDARD.encode(sig),
+    })
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
 }
