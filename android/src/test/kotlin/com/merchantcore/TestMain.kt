@@ -13,5 +13,6 @@ fun main(args: Array<String>): Unit = runSuites(
         DeviceKeyTests(),
         PushTests(),
         SignInTests(),
+        OnboardingTests(),
     ),
 )
