@@ -388,7 +388,7 @@ async fn a_micro_merchant_is_rejected_once_fixes_it_and_is_activated() {
     // Rejected: the reason points at the shop name.
     assert_eq!(reviewed(&core).await, ApplicationStatus::Rejected);
     let draft = bounded(core.application_draft()).await.unwrap();
-    assert_eq!(draft.status, Some(ApplicationStatus::Rejected));
+    assert_eq!(draft.status, ApplicationStatus::Rejected);
     let reason = draft.rejections.first().expect("a reason");
     assert_eq!(reason.code, "review.shop_name_refused");
     assert_eq!(reason.form_field, Some(F::ShopName));
@@ -397,7 +397,7 @@ async fn a_micro_merchant_is_rejected_once_fixes_it_and_is_activated() {
     // The fix: an edit takes it back to Draft; the resubmission is approved.
     set(&core, F::ShopName, "老王面馆").await;
     let draft = bounded(core.application_draft()).await.unwrap();
-    assert_eq!(draft.status, Some(ApplicationStatus::Draft));
+    assert_eq!(draft.status, ApplicationStatus::Draft);
     assert!(draft.rejections.is_empty());
     assert!(!draft.synced, "the fix is not on the platform yet");
     bounded(core.submit_application())
@@ -425,7 +425,7 @@ async fn a_micro_merchant_is_rejected_once_fixes_it_and_is_activated() {
     assert_eq!(kept, profile);
     assert_eq!(
         bounded(core.application_draft()).await.unwrap().status,
-        Some(ApplicationStatus::Activated)
+        ApplicationStatus::Activated
     );
     // Kept across a restart.
     drop(core);
@@ -446,6 +446,17 @@ async fn an_enterprise_settles_to_a_corporate_account() {
     let dev = Device::new();
     let core = dev.core(&sb);
     sign_in(&core, &sb, "13800000003").await;
+    // Unknown kinds and account types are refused as typed.
+    for (field, value) in [
+        (F::Kind, "corporation"),
+        (F::AccountType, "savings"),
+        (F::IdLongTerm, "yes"),
+    ] {
+        let e = bounded(core.set_application_field(field, Some(value.into())))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "field.invalid", "{field:?}");
+    }
     cache_lookups(&core).await;
     fill_micro(&core, "蜀味餐饮").await;
     let company = "成都蜀味餐饮管理有限公司";
@@ -604,6 +615,32 @@ async fn a_double_tap_submits_once_and_the_agreement_record_is_verified_offline(
         .filter(|i| i["event_type"] == "application.reviewed")
         .count();
     assert_eq!(reviews, 1, "one submission, one review");
+
+    // The code is lost: asked again after the last 6 characters of the ID.
+    let id = id_number();
+    let malformed = bounded(core.recover_activation_code("12345".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(malformed.code(), "activation.id_suffix_invalid");
+    assert!(matches!(malformed, MerchantError::Input { .. }));
+    let wrong_last = if id.ends_with('1') { "2" } else { "1" };
+    let wrong = format!("{}{wrong_last}", &id[12..17]);
+    let e = bounded(core.recover_activation_code(wrong))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "activation.identity_mismatch");
+    let first = sms_code(&sb, phone, "activation").await;
+    sb.state().clock().advance(61);
+    let sent = bounded(core.recover_activation_code(id[12..].to_owned()))
+        .await
+        .expect("sent again");
+    assert!(sent.expires_in.is_some_and(|s| s > 0));
+    let second = sms_code(&sb, phone, "activation").await;
+    assert_ne!(first, second, "a new code");
+    let profile = bounded(core.activate_merchant(second))
+        .await
+        .expect("activated");
+    assert!(profile.merchant_no.is_some());
     sb.shutdown().await;
 }
 

@@ -168,7 +168,7 @@ pub(crate) fn draft(merchant: &MerchantStore) -> Result<ApplicationDraft> {
         holder_name: get(F::HolderName),
         branch_code: get(F::BranchCode),
         reserved_mobile: get(F::ReservedMobile),
-        status: Some(state.status),
+        status: state.status,
         application_id: state.application_id.clone(),
         rejections: state.rejections.clone(),
         synced: sync::is_synced(merchant, &state)?,

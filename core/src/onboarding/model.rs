@@ -292,9 +292,12 @@ impl PhotoKind {
 /// Moves only forward: Draft → Submitted → UnderReview → Rejected | Approved
 /// → ActivationCodeSent → Activated; the one way back is Rejected → Draft,
 /// when the merchant changes the rejected application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, uniffi::Enum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplicationStatus {
+    #[default]
     Draft,
     Submitted,
     UnderReview,
@@ -431,7 +434,7 @@ pub struct ApplicationDraft {
     pub branch_code: Option<String>,
     pub reserved_mobile: Option<String>,
     /// Where it stands.
-    pub status: Option<ApplicationStatus>,
+    pub status: ApplicationStatus,
     /// The platform's id, once the draft reached it.
     pub application_id: Option<String>,
     /// Why the last review refused it (while `Rejected`).
