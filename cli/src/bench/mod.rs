@@ -127,10 +127,14 @@ pub fn run(args: Args) -> i32 {
         object.insert("area".into(), area.name.into());
         object.insert("build".into(), build.into());
         for f in &figures {
-            let value = f
-                .value
-                .and_then(|v| serde_json::Number::from_f64(round(v)))
-                .map_or(serde_json::Value::Null, serde_json::Value::Number);
+            let value = f.value.map(round).map_or(serde_json::Value::Null, |v| {
+                // Whole figures (bytes) as integers, the others with decimals.
+                if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                    serde_json::Value::from(v as i64)
+                } else {
+                    serde_json::Value::from(v)
+                }
+            });
             object.insert(f.key.into(), value);
         }
         println!("{}", serde_json::Value::Object(object));
