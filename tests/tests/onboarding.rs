@@ -661,6 +661,30 @@ async fn the_form_is_typed_and_validated_with_the_platform_down() {
     fill_micro(&core, "老王面馆").await;
     set(&core, F::DistrictCode, "510199").await;
     add_photos(&core, &[PhotoKind::IdFront]).await;
+    // Bad photos are refused on the phone, before any network call.
+    let small = {
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(image::RgbImage::new(300, 200))
+            .write_to(&mut out, image::ImageFormat::Png)
+            .unwrap();
+        out.into_inner()
+    };
+    let mut cut = jpeg(7);
+    cut.truncate(cut.len() / 2);
+    for (bytes, code) in [
+        (b"GIF89a not a photo".to_vec(), "photo.not_image"),
+        (small, "photo.too_small"),
+        (cut, "photo.corrupt"),
+    ] {
+        let e = bounded(core.add_application_photo(PhotoKind::IdBack, bytes))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), code);
+    }
+    let e = bounded(core.add_application_photo(PhotoKind::Signature, jpeg(8)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "photo.signature_not_png");
     let problems = bounded(core.validate_application()).await.unwrap();
     assert!(
         problems
