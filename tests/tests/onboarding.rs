@@ -5,76 +5,37 @@
 //! One test kills a child process with SIGKILL mid-entry and finds every
 //! acknowledged field after reopening.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use common::{Device, bounded, sandbox_control, sign_in};
 use merchant_core::onboarding::model::{
     ApplicationField as F, ApplicationStatus, PhotoKind, Severity, UploadListener, UploadState,
 };
-use merchant_core::platform::transport::{Timeouts, http_client};
-use merchant_core::platform::{Endpoint, SpkiPin};
 use merchant_core::session::PushProvider;
 use merchant_core::store::{FileSecretStore, SecretStore};
 use merchant_core::{CoreConfig, Lang, MerchantCore, MerchantError};
-use merchant_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
+use merchant_sandbox::{RunningSandbox, SandboxConfig};
 
-/// Every wait on the network is bounded by this (no sleeps).
-const LIMIT: Duration = Duration::from_secs(60);
-
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .expect("the call finished in time")
-}
-
+/// The sandbox with its review decided on the next read (no delay).
 async fn sandbox() -> RunningSandbox {
-    Sandbox::start(SandboxConfig {
+    common::sandbox(SandboxConfig {
         review_delay_secs: 0,
         ..Default::default()
     })
     .await
-    .expect("sandbox starts")
 }
 
-/// An app's view of one device: its data dir and its key store dir.
-struct Device {
-    _tmp: tempfile::TempDir,
-    data: PathBuf,
-    keys: PathBuf,
-}
-
-impl Device {
-    fn new() -> Device {
-        let tmp = tempfile::tempdir().unwrap();
-        let data = tmp.path().join("data");
-        let keys = tmp.path().join("keys");
-        Device {
-            _tmp: tmp,
-            data,
-            keys,
-        }
-    }
-
-    fn core(&self, sb: &RunningSandbox) -> Arc<MerchantCore> {
-        core_at(
-            &self.data,
-            &self.keys,
-            &sb.base_url,
-            sb.pin.clone(),
-            &sb.platform_public_key,
-            &sb.app_id,
-        )
-    }
-}
-
+/// A core on `data` and `keys` against any platform URL (a dead one, or
+/// the parent's sandbox from a child process).
 fn core_at(
     data: &std::path::Path,
     keys: &std::path::Path,
     url: &str,
-    pin: Option<String>,
     key: &str,
     app_id: &str,
 ) -> Arc<MerchantCore> {
@@ -83,7 +44,7 @@ fn core_at(
     let config = CoreConfig {
         data_dir: data.to_string_lossy().into_owned(),
         platform_url: url.to_owned(),
-        platform_pin: pin,
+        platform_pin: None,
         platform_public_key: key.to_owned(),
         app_id: app_id.to_owned(),
         language: Lang::Zh,
@@ -92,31 +53,19 @@ fn core_at(
     MerchantCore::new(config, secrets).unwrap()
 }
 
-/// A sandbox-only control (`/sandbox/*`, unsigned): a GET, expecting 200.
+/// A sandbox-only GET.
 async fn sandbox_get(sb: &RunningSandbox, path: &str) -> serde_json::Value {
-    let endpoint = Endpoint::parse(&sb.base_url).unwrap();
-    let pins = sb.pin.iter().map(|p| SpkiPin::parse(p).unwrap()).collect();
-    let http = http_client(&endpoint, pins, Timeouts::default()).unwrap();
-    let resp = bounded(http.get(endpoint.url(path).unwrap()).send())
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{path}");
-    bounded(resp.json()).await.unwrap()
+    sandbox_control(sb, path, None).await
 }
 
-async fn sms_code(sb: &RunningSandbox, phone: &str, purpose: &str) -> String {
-    let sms = sandbox_get(sb, &format!("/sandbox/sms?phone={phone}&purpose={purpose}")).await;
+/// The latest activation code the sandbox texted to `phone`.
+async fn activation_code(sb: &RunningSandbox, phone: &str) -> String {
+    let sms = sandbox_get(
+        sb,
+        &format!("/sandbox/sms?phone={phone}&purpose=activation"),
+    )
+    .await;
     sms["code"].as_str().expect("the SMS has a code").to_owned()
-}
-
-async fn sign_in(core: &MerchantCore, sb: &RunningSandbox, phone: &str) {
-    bounded(core.request_sms_code(phone.to_owned()))
-        .await
-        .expect("code requested");
-    let code = sms_code(sb, phone, "sign_in").await;
-    bounded(core.sign_in(phone.to_owned(), code))
-        .await
-        .expect("signed in");
 }
 
 // ---------------------------------------------------------------------------
@@ -411,7 +360,7 @@ async fn a_micro_merchant_is_rejected_once_fixes_it_and_is_activated() {
         .await
         .unwrap_err();
     assert_eq!(wrong.code(), "activation.code_wrong");
-    let code = sms_code(&sb, phone, "activation").await;
+    let code = activation_code(&sb, phone).await;
     let profile = bounded(core.activate_merchant(code))
         .await
         .expect("activated");
@@ -518,7 +467,7 @@ async fn an_enterprise_settles_to_a_corporate_account() {
     );
     bounded(core.submit_application()).await.expect("submitted");
     assert_eq!(reviewed(&core).await, ApplicationStatus::ActivationCodeSent);
-    let code = sms_code(&sb, "13800000003", "activation").await;
+    let code = activation_code(&sb, "13800000003").await;
     let profile = bounded(core.activate_merchant(code))
         .await
         .expect("activated");
@@ -629,13 +578,13 @@ async fn a_double_tap_submits_once_and_the_agreement_record_is_verified_offline(
         .await
         .unwrap_err();
     assert_eq!(e.code(), "activation.identity_mismatch");
-    let first = sms_code(&sb, phone, "activation").await;
+    let first = activation_code(&sb, phone).await;
     sb.state().clock().advance(61);
     let sent = bounded(core.recover_activation_code(id[12..].to_owned()))
         .await
         .expect("sent again");
     assert!(sent.expires_in.is_some_and(|s| s > 0));
-    let second = sms_code(&sb, phone, "activation").await;
+    let second = activation_code(&sb, phone).await;
     assert_ne!(first, second, "a new code");
     let profile = bounded(core.activate_merchant(second))
         .await
@@ -657,7 +606,7 @@ async fn the_form_is_typed_and_validated_with_the_platform_down() {
     sb.shutdown().await;
     drop(core);
 
-    let core = core_at(&dev.data, &dev.keys, &url, None, &key, &app_id);
+    let core = core_at(&dev.data, &dev.keys, &url, &key, &app_id);
     fill_micro(&core, "老王面馆").await;
     set(&core, F::DistrictCode, "510199").await;
     add_photos(&core, &[PhotoKind::IdFront]).await;
@@ -780,7 +729,6 @@ async fn sigkill_child_editing_loop() {
         &dir.join("data"),
         &dir.join("keys"),
         &std::env::var(CHILD_URL).unwrap(),
-        None,
         &std::env::var(CHILD_KEY).unwrap(),
         &std::env::var(CHILD_APP).unwrap(),
     );
@@ -882,7 +830,6 @@ async fn failed_uploads_are_retried_and_resume_after_a_restart() {
         &dev.data,
         &dev.keys,
         "http://127.0.0.1:9",
-        None,
         &sb.platform_public_key,
         &sb.app_id,
     );
