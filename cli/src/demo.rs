@@ -300,10 +300,7 @@ async fn story(args: Args) -> Result<(), Failed> {
         return Err(Failed);
     }
 
-    // 5. Terminals: bind by the back QR, name it, refuse another's.
-    terminals_story(&mut s, &core, &platform, &args, &signed_in).await?;
-
-    // 6. Session renewal: on a sandbox, move its business clock past the
+    // 5. Session renewal: on a sandbox, move its business clock past the
     // access token's expiry; the platform refuses the next call as expired
     // and the core renews the session with its refresh token and retries,
     // without the app noticing. A shared sandbox's clock moves only when
@@ -357,7 +354,7 @@ async fn story(args: Args) -> Result<(), Failed> {
         }
     }
 
-    // 7. Sign-out.
+    // 6. Sign-out.
     s.step(
         "退出登录并清除本地数据",
         "Signing out and wiping local data",
@@ -376,6 +373,13 @@ async fn story(args: Args) -> Result<(), Failed> {
     if after.is_some() {
         return Err(Failed);
     }
+
+    // 7. A new merchant onboards.
+    onboard(&mut s, &core, &platform, &args).await?;
+
+    // 8. The merchant binds its terminal by the back QR and names it; another
+    // merchant's terminal is refused.
+    terminals_story(&mut s, &core, &platform, &args).await?;
     drop(core);
     if let Some(sandbox) = platform.embedded {
         sandbox.shutdown().await;
@@ -392,8 +396,17 @@ async fn terminals_story(
     core: &MerchantCore,
     platform: &Platform,
     args: &Args,
-    signed_in: &merchant_core::session::SignedIn,
 ) -> Result<(), Failed> {
+    let Some(signed_in) = core.session().await.map_err(|e| s.fail("session", &e))? else {
+        println!("    ✗ 未登录 / not signed in");
+        return Err(Failed);
+    };
+    let active = core
+        .merchant_profile()
+        .await
+        .map_err(|e| s.fail("merchant_profile", &e))?
+        .is_some_and(|p| p.merchant_no.is_some())
+        || signed_in.merchant_status == "active";
     let inventory = match control_get::<Inventory>(platform, &args.app_id, "/sandbox/terminals")
         .await
     {
@@ -408,7 +421,7 @@ async fn terminals_story(
             return Ok(());
         }
     };
-    if signed_in.merchant_status != "active" {
+    if !active {
         s.step(
             "开通商户（沙箱控制）",
             "Activating the merchant (a sandbox control)",
@@ -527,6 +540,390 @@ async fn terminals_story(
         return Err(Failed);
     }
     Ok(())
+}
+
+
+/// The new merchant of the onboarding story.
+const NEW_MERCHANT: &str = "13800000002";
+
+/// The shop name the sandbox's review refuses (it contains 测试拒绝), and
+/// the one the merchant changes it to.
+const SHOP_REFUSED: &str = "测试拒绝小卖部";
+const SHOP_FIXED: &str = "老王面馆";
+
+/// Tells the story of the upload progress (start and end of each photo).
+struct Progress;
+
+impl merchant_core::onboarding::model::UploadListener for Progress {
+    fn on_progress(
+        &self,
+        kind: merchant_core::onboarding::model::PhotoKind,
+        bytes_sent: u64,
+        total: u64,
+    ) {
+        if bytes_sent == 0 || bytes_sent == total {
+            println!(
+                "    上传 / uploading {}: {bytes_sent}/{total} 字节 / bytes",
+                kind.as_str()
+            );
+        }
+    }
+    fn on_done(&self, kind: merchant_core::onboarding::model::PhotoKind) {
+        println!("    ✓ 已上传 / uploaded {}", kind.as_str());
+    }
+    fn on_failed(&self, kind: merchant_core::onboarding::model::PhotoKind, code: String) {
+        println!(
+            "    ✗ 上传失败，将重试 / upload failed, retrying {}: {code}",
+            kind.as_str()
+        );
+    }
+}
+
+/// The onboarding story: the new merchant 13800000002 fills in the
+/// application, uploads the photos, signs the agreement, is rejected once,
+/// fixes it, and is activated by the texted code.
+async fn onboard(
+    s: &mut Story,
+    core: &MerchantCore,
+    platform: &Platform,
+    args: &Args,
+) -> Result<(), Failed> {
+    use merchant_core::onboarding::model::{ApplicationField as F, ApplicationStatus, PhotoKind};
+    use merchant_core::validate::{bank_card, id_card, mask_bank_card, mask_id_card, mask_name};
+
+    s.step("新商户登录（进件）", "A new merchant signs in to onboard");
+    core.request_sms_code(NEW_MERCHANT.to_owned())
+        .await
+        .map_err(|e| s.fail("request_sms_code", &e))?;
+    let code = sms_of(s, platform, args, NEW_MERCHANT, "sign_in").await?;
+    let signed = core
+        .sign_in(NEW_MERCHANT.to_owned(), code)
+        .await
+        .map_err(|e| s.fail("sign_in", &e))?;
+    s.say("手机号", "phone", &signed.phone_masked);
+    s.say("商户状态", "merchant status", &signed.merchant_status);
+    let status = core
+        .refresh_application_status()
+        .await
+        .map_err(|e| s.fail("refresh_application_status", &e))?;
+    if status != ApplicationStatus::Draft {
+        // A platform this story ran against before: show where it stands.
+        s.say(
+            "已有申请，状态",
+            "an application exists, status",
+            status.as_str(),
+        );
+        if let Some(p) = core
+            .merchant_profile()
+            .await
+            .map_err(|e| s.fail("merchant_profile", &e))?
+        {
+            s.say(
+                "商户编号",
+                "merchant number",
+                p.merchant_no.unwrap_or_default(),
+            );
+        }
+        return Ok(());
+    }
+
+    s.step(
+        "缓存省市区、经营类目与开户支行（离线可填）",
+        "Caching regions, categories and branches (for offline filling)",
+    );
+    let provinces = core
+        .lookup_regions(None)
+        .await
+        .map_err(|e| s.fail("lookup_regions", &e))?;
+    s.say("省级行政区", "provinces", provinces.entries.len());
+    for parent in ["510000", "510100"] {
+        core.lookup_regions(Some(parent.to_owned()))
+            .await
+            .map_err(|e| s.fail("lookup_regions", &e))?;
+    }
+    let categories = core
+        .lookup_mcc(None)
+        .await
+        .map_err(|e| s.fail("lookup_mcc", &e))?;
+    let mut mccs = 0;
+    for c in &categories.entries {
+        mccs += core
+            .lookup_mcc(Some(c.code.clone()))
+            .await
+            .map_err(|e| s.fail("lookup_mcc", &e))?
+            .entries
+            .len();
+    }
+    s.say(
+        "经营类目 / MCC",
+        "categories / MCCs",
+        format!("{} / {mccs}", categories.entries.len()),
+    );
+    let branches = core
+        .lookup_bank_branches("102".into(), "510100".into())
+        .await
+        .map_err(|e| s.fail("lookup_bank_branches", &e))?;
+    s.say(
+        "成都工商银行支行",
+        "ICBC branches in Chengdu",
+        branches.entries.len(),
+    );
+
+    s.step(
+        "逐项填写进件资料（每项即时加密保存）",
+        "Filling in the application field by field (each saved sealed at once)",
+    );
+    let first17 = "51010719900101123";
+    let id = match id_card::check_char(first17.as_bytes()) {
+        Some(c) => format!("{first17}{}", char::from(c)),
+        None => return Err(Failed),
+    };
+    let partial = "622202100000000002";
+    let account = match bank_card::luhn_check_digit(partial.as_bytes()) {
+        Some(c) => format!("{partial}{}", char::from(c)),
+        None => return Err(Failed),
+    };
+    let fields: [(F, &str); 17] = [
+        (F::Kind, "micro"),
+        (F::LegalName, "王小明"),
+        (F::IdNumber, &id),
+        (F::IdValidFrom, "2015-03-07"),
+        (F::IdValidUntil, "2035-03-07"),
+        (F::ShopName, SHOP_REFUSED),
+        (F::ProvinceCode, "510000"),
+        (F::CityCode, "510100"),
+        (F::DistrictCode, "510107"),
+        (F::Street, "人民南路四段 1 号"),
+        (F::Mcc, "5812"),
+        (F::AccountType, "personal"),
+        (F::AccountNumber, &account),
+        (F::HolderName, "王小明"),
+        (F::BranchCode, "102651000017"),
+        (F::ReservedMobile, NEW_MERCHANT),
+        (F::Longitude, "104.0657"),
+    ];
+    for (field, value) in fields {
+        core.set_application_field(field, Some(value.to_owned()))
+            .await
+            .map_err(|e| s.fail(field.key(), &e))?;
+    }
+    core.set_application_field(F::Latitude, Some("30.6598".into()))
+        .await
+        .map_err(|e| s.fail("latitude", &e))?;
+    s.say("经营者", "legal person", mask_name("王小明".into()));
+    s.say("身份证号", "ID number", mask_id_card(id.clone()));
+    s.say("结算卡", "settlement card", mask_bank_card(account.clone()));
+    s.say(
+        "店名（沙箱将驳回）",
+        "shop name (the sandbox will refuse it)",
+        SHOP_REFUSED,
+    );
+
+    s.step("在手机上校验全部资料", "Validating everything on the phone");
+    let problems = core
+        .validate_application()
+        .await
+        .map_err(|e| s.fail("validate_application", &e))?;
+    for p in &problems {
+        s.say(
+            "待补",
+            "still needed",
+            format!("{} [{}] {}", p.field, p.code, p.message_en),
+        );
+    }
+
+    s.step(
+        "拍照、在手机上处理（去除 EXIF/GPS）并上传",
+        "Preparing photos on the phone (EXIF/GPS stripped) and uploading them",
+    );
+    let kinds = [
+        PhotoKind::IdFront,
+        PhotoKind::IdBack,
+        PhotoKind::BankCard,
+        PhotoKind::ShopFront,
+        PhotoKind::ShopInside,
+        PhotoKind::Checkstand,
+    ];
+    for (i, kind) in kinds.into_iter().enumerate() {
+        let raw = merchant_core::media::sample::camera_photo(1600, 1200, i as u64 + 1, 1);
+        let photo = core
+            .add_application_photo(kind, raw.clone())
+            .await
+            .map_err(|e| s.fail(kind.as_str(), &e))?;
+        s.say(
+            kind.as_str(),
+            "prepared",
+            format!(
+                "{} → {} 字节 / bytes, sha256 {}…",
+                raw.len(),
+                photo.size,
+                &photo.sha256[..16]
+            ),
+        );
+    }
+    let photos = core
+        .upload_application_photos(Some(Arc::new(Progress)))
+        .await
+        .map_err(|e| s.fail("upload_application_photos", &e))?;
+    s.say("已上传", "uploaded", photos.len());
+
+    s.step(
+        "阅读并手写签署商户协议",
+        "Reading and signing the merchant agreement",
+    );
+    let agreement = core
+        .fetch_agreement()
+        .await
+        .map_err(|e| s.fail("fetch_agreement", &e))?;
+    s.say(
+        "协议",
+        "agreement",
+        format!("{} ({})", agreement.title, agreement.version),
+    );
+    s.say("协议摘要", "text SHA-256", &agreement.text_sha256);
+    let record = core
+        .sign_agreement(signature_png())
+        .await
+        .map_err(|e| s.fail("sign_agreement", &e))?;
+    core.verify_agreement_record(None)
+        .await
+        .map_err(|e| s.fail("verify_agreement_record", &e))?;
+    s.say(
+        "签署记录已离线验签（设备与平台）",
+        "signed record verified offline (device and platform)",
+        unix_time(record.signed_at),
+    );
+
+    s.step("提交审核", "Submitting for review");
+    let status = core
+        .submit_application()
+        .await
+        .map_err(|e| s.fail("submit_application", &e))?;
+    s.say("状态", "status", status.as_str());
+    let status = await_review(s, core, platform, args).await?;
+    s.say("审核结果", "review", status.as_str());
+    let draft = core
+        .application_draft()
+        .await
+        .map_err(|e| s.fail("application_draft", &e))?;
+    for r in &draft.rejections {
+        s.say(
+            "驳回原因",
+            "reason",
+            format!("{} [{}] {} / {}", r.field, r.code, r.message, r.message_en),
+        );
+    }
+    if status != ApplicationStatus::Rejected {
+        println!("    ✗ 预期驳回 / a rejection was expected");
+        return Err(Failed);
+    }
+
+    s.step(
+        "按驳回原因修改并重新提交",
+        "Fixing what was refused and submitting again",
+    );
+    core.set_application_field(F::ShopName, Some(SHOP_FIXED.to_owned()))
+        .await
+        .map_err(|e| s.fail("set_application_field", &e))?;
+    s.say("店名", "shop name", SHOP_FIXED);
+    core.submit_application()
+        .await
+        .map_err(|e| s.fail("submit_application", &e))?;
+    let status = await_review(s, core, platform, args).await?;
+    s.say("审核结果", "review", status.as_str());
+    if status != ApplicationStatus::ActivationCodeSent {
+        println!("    ✗ 预期通过 / an approval was expected");
+        return Err(Failed);
+    }
+
+    s.step(
+        "输入短信激活码，商户激活",
+        "Entering the texted activation code: the merchant is active",
+    );
+    let code = sms_of(s, platform, args, NEW_MERCHANT, "activation").await?;
+    let profile = core
+        .activate_merchant(code)
+        .await
+        .map_err(|e| s.fail("activate_merchant", &e))?;
+    s.say(
+        "商户编号",
+        "merchant number",
+        profile.merchant_no.clone().unwrap_or_default(),
+    );
+    for r in &profile.rates {
+        s.say(
+            "约定费率（%）",
+            "agreed rate (%)",
+            format!("{} {}", r.channel, r.rate),
+        );
+    }
+    Ok(())
+}
+
+/// Polls the review; on a sandbox whose clock the story may move, moves it
+/// past the review's delay, otherwise waits for it.
+async fn await_review(
+    s: &Story,
+    core: &MerchantCore,
+    platform: &Platform,
+    args: &Args,
+) -> Result<merchant_core::onboarding::model::ApplicationStatus, Failed> {
+    use merchant_core::onboarding::model::ApplicationStatus;
+    let move_clock = platform.embedded.is_some() || args.move_clock;
+    for _ in 0..60 {
+        let status = core
+            .refresh_application_status()
+            .await
+            .map_err(|e| s.fail("refresh_application_status", &e))?;
+        if !matches!(
+            status,
+            ApplicationStatus::Submitted | ApplicationStatus::UnderReview
+        ) {
+            return Ok(status);
+        }
+        if move_clock {
+            let body = sbx::AdvanceClock { advance_secs: 31 };
+            control_post(s, platform, &args.app_id, "/sandbox/clock", &body).await?;
+        } else {
+            println!("    审核中… / under review…");
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    }
+    println!("    ✗ 审核未完成 / the review did not finish");
+    Err(Failed)
+}
+
+/// A handwritten signature as the app's drawing pad gives it: a PNG.
+fn signature_png() -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(360, 120, |x, y| {
+        let wave = 60 + ((x as i32 / 12) % 9 - 4) * 5;
+        if (y as i32 - wave).abs() < 3 {
+            image::Rgba([20, 20, 20, 255])
+        } else {
+            image::Rgba([255, 255, 255, 0])
+        }
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    match image::DynamicImage::ImageRgba8(img).write_to(&mut out, image::ImageFormat::Png) {
+        Ok(()) => out.into_inner(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The latest SMS code of `purpose` to `phone` from the sandbox.
+async fn sms_of(
+    s: &Story,
+    platform: &Platform,
+    args: &Args,
+    phone: &str,
+    purpose: &str,
+) -> Result<String, Failed> {
+    let path = format!("/sandbox/sms?phone={phone}&purpose={purpose}");
+    let sms = control_get::<sbx::Sms>(platform, &args.app_id, &path)
+        .await
+        .map_err(|e| s.fail("/sandbox/sms", &e))?;
+    s.say("短信（沙箱收件箱）", "SMS (sandbox inbox)", &sms.text);
+    Ok(sms.code)
 }
 
 /// Reads the latest sign-in code from the platform's sandbox endpoint, or

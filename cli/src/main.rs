@@ -3,7 +3,9 @@
 //! Exit status: 0 for success or a valid value, 1 for an invalid value (each
 //! problem's code on its own line), 2 for usage errors.
 
+mod bench;
 mod demo;
+mod photo;
 mod sandbox;
 mod tools;
 
@@ -34,6 +36,14 @@ enum Command {
     Money(tools::MoneyCommand),
     /// The error-code catalogue.
     Errors(tools::ErrorsArgs),
+    /// Photos: check one as the app receives it, or write what would be uploaded.
+    #[command(subcommand)]
+    Photo(photo::PhotoCommand),
+    /// Measure an area of the core beside a reference from the same run.
+    Bench(bench::Args),
+    /// The work of one bench child process (for peak memory).
+    #[command(hide = true)]
+    BenchChild(bench::ChildArgs),
 }
 
 fn main() {
@@ -60,6 +70,12 @@ fn main() {
             quiet_on_closed_pipe();
             tools::errors(args)
         }
+        Command::Photo(cmd) => {
+            quiet_on_closed_pipe();
+            photo::run(cmd)
+        }
+        Command::Bench(args) => bench::run(args),
+        Command::BenchChild(args) => bench::child(args),
     };
     std::process::exit(status);
 }

@@ -126,7 +126,16 @@ pub fn validate(args: ValidateArgs) -> i32 {
                 ("entity", c.entity.map(|e| json_name!(e))),
                 ("province", c.province.clone()),
             ];
-            report(v.json, &c, c.valid, &c.problems, &details)
+            let status = report(v.json, &c, c.valid, &c.problems, &details);
+            // A warning never makes the code invalid: printed after the
+            // details (or the problems) as `warning: CODE`.
+            if !v.json {
+                for w in &c.warnings {
+                    println!("warning: {}", w.code);
+                    eprintln!("{}", w.message);
+                }
+            }
+            status
         }
         ValidateCommand::BankCard(v) => {
             let c = validate::bank_card::check(&v.value);

@@ -25,10 +25,24 @@ fn demo_walks_the_story_on_the_embedded_sandbox() {
         "Trying to bind another merchant's terminal (refused)",
         "Renewing the session when the access token expires",
         "Signing out and wiping local data",
+        "A new merchant signs in to onboard",
+        "Preparing photos on the phone (EXIF/GPS stripped) and uploading them",
+        "signed record verified offline (device and platform)",
+        "[review.shop_name_refused]",
+        "Fixing what was refused and submitting again",
+        "review: activation_code_sent",
+        "the merchant is active",
+        "merchant number",
         "Demo complete",
     ] {
         assert!(stdout.contains(step), "missing step {step:?} in:\n{stdout}");
     }
+    // The onboarded merchant binds its terminal once it is active.
+    let position = |text: &str| stdout.find(text).unwrap_or(usize::MAX);
+    assert!(
+        position("the merchant is active") < position("Binding a terminal by the QR on its back"),
+        "the terminal is bound after activation:\n{stdout}"
+    );
     // The terminal was bound and named; another merchant's was refused and
     // recorded as a protection finding.
     for shown in [
@@ -40,6 +54,10 @@ fn demo_walks_the_story_on_the_embedded_sandbox() {
     ] {
         assert!(stdout.contains(shown), "missing {shown:?} in:\n{stdout}");
     }
+    // The new merchant's personal data is shown masked only.
+    assert!(stdout.contains("138****0002"), "{stdout}");
+    assert!(!stdout.contains("13800000002"), "{stdout}");
+    assert!(stdout.contains("510***********123X"), "{stdout}");
     // The phone is shown masked only.
     assert!(stdout.contains("139****5678"), "{stdout}");
     assert!(

@@ -95,6 +95,40 @@ fn credit_codes() {
     ]));
     assert_eq!(v["entity"], "enterprise");
     assert_eq!(v["province"], "广东省");
+    assert_eq!(v["warnings"], serde_json::json!([]));
+}
+
+/// A code whose mod-31 check character is right but whose organisation code
+/// (characters 9 to 17) fails GB 11714 is valid with a warning: the
+/// registry's rule is the check character alone.
+#[test]
+fn a_failing_organisation_code_is_a_warning_and_exits_0() {
+    // 9144030071526726X with its organisation check character changed to Y,
+    // then the mod-31 check character recomputed.
+    let mut first17 = b"9144030071526726Y".to_vec();
+    let check = merchant_core::validate::credit_code::check_char(&first17).expect("17");
+    first17.push(check);
+    let code = String::from_utf8(first17).expect("ascii");
+    let r = merchant(&["validate", "credit-code", &code]);
+    assert_eq!(r.status, 0, "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with(
+            "valid
+"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .ends_with("warning: credit_code.organisation_code\n"),
+        "{}",
+        r.stdout
+    );
+    let v = json(&merchant(&["validate", "credit-code", &code, "--json"]));
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["problems"], serde_json::json!([]));
+    assert_eq!(v["warnings"][0]["code"], "credit_code.organisation_code");
 }
 
 #[test]

@@ -358,6 +358,7 @@ pub fn catalogue() -> Vec<Code> {
         crate::platform::CODES,
         crate::media::CODES,
         crate::findings::CODES,
+        crate::onboarding::CODES,
     ];
     modules
         .iter()

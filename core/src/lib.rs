@@ -11,6 +11,7 @@ pub mod error;
 pub mod findings;
 pub mod media;
 pub mod money;
+pub mod onboarding;
 pub mod platform;
 pub mod session;
 pub mod store;

@@ -358,14 +358,14 @@ struct Opened<'a> {
 
 enum Decoder<'a> {
     Jpeg(JpegDecoder<Cursor<&'a [u8]>>),
-    Png(PngDecoder<Cursor<&'a [u8]>>),
+    Png(Box<PngDecoder<Cursor<&'a [u8]>>>),
 }
 
 impl Opened<'_> {
     fn read(self, budget: &Budget) -> Result<DynamicImage> {
         match self.decoder {
             Decoder::Jpeg(d) => read_pixels(d, budget),
-            Decoder::Png(d) => read_pixels(d, budget),
+            Decoder::Png(d) => read_pixels(*d, budget),
         }
     }
 }
@@ -413,7 +413,7 @@ fn open<'a>(bytes: &'a [u8], budget: &Budget) -> Result<Opened<'a>> {
             check_size(dimensions, budget)?;
             let decoder =
                 PngDecoder::with_limits(Cursor::new(bytes), limits(budget)).map_err(image_error)?;
-            (Decoder::Png(decoder), dimensions)
+            (Decoder::Png(Box::new(decoder)), dimensions)
         }
         PhotoFormat::Jpeg => {
             if !jpeg_complete(bytes) {

@@ -70,18 +70,37 @@ impl PlatformConfig {
     }
 }
 
+/// Told how many body bytes of a call were handed to the connection:
+/// `(sent, total)`, from `(0, total)` to `(total, total)` on each try.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
+/// The size of the pieces a body with [`Progress`] is handed over in.
+pub const PROGRESS_CHUNK: usize = 64 * 1024;
+
 /// One call to the platform.
 #[derive(Debug, Clone)]
 pub struct Call {
     pub method: Method,
     /// The path and query under the base URL, such as `/v1/auth/sign-in`.
     pub path: String,
-    /// The exact body bytes (JSON); empty for GET.
+    /// The exact body bytes (JSON unless `content_type` says otherwise);
+    /// empty for GET.
     pub body: Vec<u8>,
+    /// The body's media type; `None` is `application/json`.
+    pub content_type: Option<&'static str>,
     /// The access token (`Lklapi-Session`), when the call needs a session.
     pub session: Option<String>,
     /// The idempotency key of a write; a write with one may be retried.
     pub idempotency_key: Option<String>,
+    /// Told as the body goes out, when set.
+    pub progress: Option<Progress>,
 }
 
 impl Call {
@@ -90,9 +109,36 @@ impl Call {
             method: Method::GET,
             path: path.into(),
             body: Vec::new(),
+            content_type: None,
             session: None,
             idempotency_key: None,
+            progress: None,
         }
+    }
+
+    /// A write of raw `body` bytes of type `content_type` (a photo, say),
+    /// with `method` (PUT or POST). The request signature covers these bytes.
+    pub fn raw(
+        method: Method,
+        path: impl Into<String>,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Self {
+        Call {
+            method,
+            path: path.into(),
+            body,
+            content_type: Some(content_type),
+            session: None,
+            idempotency_key: None,
+            progress: None,
+        }
+    }
+
+    /// Reports the body's progress to `progress` as it is handed over.
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// A POST of `body` serialised as JSON.
@@ -106,8 +152,10 @@ impl Call {
             method: Method::POST,
             path: path.into(),
             body,
+            content_type: None,
             session: None,
             idempotency_key: None,
+            progress: None,
         })
     }
 
@@ -274,13 +322,15 @@ impl PlatformClient {
             headers.insert(env::HEADER_IDEMPOTENCY_KEY, header_value(key)?);
         }
         if !call.body.is_empty() {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            let media = call.content_type.unwrap_or("application/json");
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(media));
         }
-        let request = self
-            .http
-            .request(call.method.clone(), url)
-            .headers(headers)
-            .body(call.body.clone());
+        let request = self.http.request(call.method.clone(), url).headers(headers);
+        let request = match &call.progress {
+            None => request.body(call.body.clone()),
+            Some(progress) => headers_content_length(request, call.body.len())
+                .body(progress_body(call.body.clone(), progress.clone())),
+        };
         let mut response = request.send().await.map_err(transport::classify)?;
         let status = response.status().as_u16();
         let signature = read_signature(response.headers());
@@ -361,6 +411,25 @@ impl PlatformClient {
             Err(e) => Err(Error::new(replayed).detail(e.to_string())),
         }
     }
+}
+
+fn headers_content_length(request: reqwest::RequestBuilder, len: usize) -> reqwest::RequestBuilder {
+    request.header(reqwest::header::CONTENT_LENGTH, len)
+}
+
+/// `body` as a stream of [`PROGRESS_CHUNK`] pieces, telling `progress` as
+/// each is handed to the connection (and `(0, total)` first).
+fn progress_body(body: Vec<u8>, progress: Progress) -> reqwest::Body {
+    let total = body.len() as u64;
+    (progress.0)(0, total);
+    let pieces: Vec<Vec<u8>> = body.chunks(PROGRESS_CHUNK).map(<[u8]>::to_vec).collect();
+    let mut sent = 0u64;
+    let stream = futures_util::stream::iter(pieces.into_iter().map(move |piece| {
+        sent += piece.len() as u64;
+        (progress.0)(sent, total);
+        Ok::<_, std::io::Error>(piece)
+    }));
+    reqwest::Body::wrap_stream(stream)
 }
 
 fn header_value(text: &str) -> Result<HeaderValue> {

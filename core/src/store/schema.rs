@@ -158,6 +158,12 @@ pub static MIGRATIONS: &[Migration] = &[
                  INSERT INTO finding (id, code, reason, subject, severity, message_zh, message_en, occurred_at, last_seen_at, acknowledged_at)
                      VALUES (1, 'terminal.owned_by_other', 'bind_refused', 'LKLA800123455', 'critical', '终端属于其他商户', 'The terminal belongs to another merchant', 1700000000000, 1700000000000, NULL);",
     },
+    // 4
+    Migration {
+        name: "onboarding: the application draft, its photos, lookups and agreement",
+        up: Up::Sql(crate::onboarding::store::MIGRATION),
+        sample: crate::onboarding::store::SAMPLE,
+    },
 ];
 
 /// The schema version this code writes: the number of migrations.

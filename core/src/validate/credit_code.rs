@@ -9,6 +9,12 @@
 //!
 //! Whitespace is dropped, full-width characters count as ASCII and lower
 //! case letters as upper case.
+//!
+//! The registry's own rule is the mod-31 check character: a code that
+//! passes it is valid. The GB 11714 check of the organisation code inside
+//! (characters 9 to 17) is only a warning: codes issued since 2015 need not
+//! pass it (python-stdnum, for one, does not ask it), and a real code must
+//! never be refused by a rule stricter than the registry's.
 
 use serde::Serialize;
 
@@ -47,6 +53,9 @@ pub struct CreditCodeCheck {
     pub valid: bool,
     /// Every problem found; empty when valid.
     pub problems: Vec<Problem>,
+    /// What is worth a second look but does not make the code invalid
+    /// (`credit_code.organisation_code`): shown, never blocking.
+    pub warnings: Vec<Problem>,
     /// `91440300********XG`: the authority, kind and region, and the last two.
     pub masked: String,
     /// For a valid code.
@@ -95,13 +104,15 @@ pub fn organisation_check_char(body: &[u8]) -> Option<u8> {
     })
 }
 
-fn findings(code: &str) -> Findings {
+/// The problems of a canonical code, and its warnings.
+fn findings(code: &str) -> (Findings, Findings) {
     let mut f = Findings::default();
+    let mut w = Findings::default();
     let bytes = code.as_bytes();
     let n = code.chars().count();
     if n == 0 {
         f.add(&CREDIT_CODE_EMPTY);
-        return f;
+        return (f, w);
     }
     if n != 18 {
         f.add(&CREDIT_CODE_LENGTH);
@@ -118,13 +129,13 @@ fn findings(code: &str) -> Findings {
             f.add(&CREDIT_CODE_REGION);
         }
         if organisation_check_char(&bytes[8..16]) != Some(bytes[16]) {
-            f.add(&CREDIT_CODE_ORGANISATION);
+            w.add(&CREDIT_CODE_ORGANISATION);
         }
         if check_char(&bytes[..17]) != Some(bytes[17]) {
             f.add(&CREDIT_CODE_CHECKSUM);
         }
     }
-    f
+    (f, w)
 }
 
 fn canonical(value: &str) -> String {
@@ -134,7 +145,7 @@ fn canonical(value: &str) -> String {
 /// Checks a unified social credit code, listing every problem.
 pub fn check(value: &str) -> CreditCodeCheck {
     let code = canonical(value);
-    let f = findings(&code);
+    let (f, w) = findings(&code);
     let valid = f.is_empty();
     let entity = valid.then(|| match &code[..2] {
         "91" => EntityKind::Enterprise,
@@ -145,6 +156,7 @@ pub fn check(value: &str) -> CreditCodeCheck {
     CreditCodeCheck {
         valid,
         problems: f.problems(),
+        warnings: w.problems(),
         masked: mask_middle(&code, 8, 2, 4),
         entity,
         province: valid
@@ -155,10 +167,10 @@ pub fn check(value: &str) -> CreditCodeCheck {
 }
 
 /// The 18 upper-case characters of a valid code, or an `Input` error listing
-/// every problem.
+/// every problem (warnings do not refuse: see the module docs).
 pub fn normalize(value: &str) -> Result<String> {
     let code = canonical(value);
-    findings(&code).into_result(code)
+    findings(&code).0.into_result(code)
 }
 
 /// Checks a unified social credit code (GB 32100-2015), listing every
@@ -245,21 +257,36 @@ mod tests {
         // check recomputed: only the organisation check fails.
         let mut first17 = b"9144030071526726".to_vec();
         first17.push(b'Y');
-        let check = check_char(&first17).expect("17");
-        first17.push(check);
+        let last = check_char(&first17).expect("17");
+        first17.push(last);
         let code = String::from_utf8(first17).expect("ascii");
-        assert_eq!(codes(&code), ["credit_code.organisation_code"]);
+        let c = super::check(&code);
+        assert!(c.valid, "a warning does not invalidate: {:?}", c.problems);
+        assert!(c.problems.is_empty());
+        let warnings: Vec<_> = c.warnings.iter().map(|p| p.code.as_str()).collect();
+        assert_eq!(warnings, ["credit_code.organisation_code"]);
+        assert_eq!(c.entity, Some(EntityKind::Enterprise));
+        assert_eq!(normalize(&code).ok(), Some(code));
+    }
+
+    #[test]
+    fn valid_codes_without_doubt_carry_no_warning() {
+        for code in REAL {
+            assert!(check(code).warnings.is_empty(), "{code}");
+        }
     }
 
     #[test]
     fn every_problem_is_listed_at_once() {
+        let c = check("9199030071526726YA");
         assert_eq!(
             codes("9199030071526726YA"),
-            [
-                "credit_code.region",
-                "credit_code.organisation_code",
-                "credit_code.checksum"
-            ]
+            ["credit_code.region", "credit_code.checksum"]
+        );
+        assert_eq!(
+            c.warnings.len(),
+            1,
+            "the organisation check is still reported"
         );
         assert_eq!(
             codes("91440300715267O"),

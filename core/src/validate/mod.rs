@@ -44,7 +44,7 @@ crate::codes! {
     CREDIT_CODE_LENGTH = Input, "credit_code.length", "统一社会信用代码应为 18 位", "The unified social credit code must have 18 characters";
     CREDIT_CODE_CHARACTERS = Input, "credit_code.characters", "统一社会信用代码只能包含数字和大写字母（不含 I、O、S、V、Z）", "The unified social credit code may hold only digits and capital letters other than I, O, S, V, Z";
     CREDIT_CODE_REGION = Input, "credit_code.region", "统一社会信用代码第 3–8 位的行政区划码不正确", "The region code (characters 3 to 8) of the unified social credit code is wrong";
-    CREDIT_CODE_ORGANISATION = Input, "credit_code.organisation_code", "统一社会信用代码中的组织机构代码（第 9–17 位）校验不正确", "The organisation code (characters 9 to 17) of the unified social credit code fails its check";
+    CREDIT_CODE_ORGANISATION = Input, "credit_code.organisation_code", "提示：统一社会信用代码中的组织机构代码（第 9–17 位）未通过其自身校验，请核对营业执照", "Note: the organisation code (characters 9 to 17) of the unified social credit code fails its own check; compare it with the licence";
     CREDIT_CODE_CHECKSUM = Input, "credit_code.checksum", "统一社会信用代码校验位不正确，请检查是否输错", "The unified social credit code's check character is wrong; check for a typo";
     BANK_CARD_EMPTY = Input, "bank_card.empty", "银行卡号不能为空", "The bank card number is empty";
     BANK_CARD_CHARACTERS = Input, "bank_card.characters", "银行卡号只能包含数字", "The bank card number may hold only digits";

@@ -13,6 +13,7 @@ fun main(args: Array<String>): Unit = runSuites(
         DeviceKeyTests(),
         PushTests(),
         SignInTests(),
+        OnboardingTests(),
         TerminalsTests(),
     ),
 )

@@ -72,6 +72,18 @@ class Sandbox private constructor(
         return response.body()
     }
 
+    /** POST of a JSON body to a sandbox-only path; the answer as text, or an error naming the status. */
+    fun post(path: String, json: String): String {
+        val request = HttpRequest.newBuilder(URI.create(url.trimEnd('/') + path))
+            .timeout(Duration.ofSeconds(20))
+            .header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofString(json))
+            .build()
+        val response = http.send(request, HttpResponse.BodyHandlers.ofString())
+        check(response.statusCode() == 200) { "POST $path: HTTP ${response.statusCode()}" }
+        return response.body()
+    }
+
     /** Trusts exactly the certificate whose SPKI SHA-256 is the pin (given, or learnt on first contact). */
     private fun pinnedContext(): SSLContext {
         val expected = givenPin
