@@ -542,7 +542,6 @@ async fn terminals_story(
     Ok(())
 }
 
-
 /// The new merchant of the onboarding story.
 const NEW_MERCHANT: &str = "13800000002";
 

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use merchant_contract::wire::event_types;
+
 use crate::MerchantError;
 use crate::error::{Error, Lang, RUNTIME, Result};
 use crate::store::SecretStore;
@@ -83,8 +85,10 @@ impl MerchantCore {
     /// or one of the live stream) through the one path every event takes:
     /// the capability that owns it applies it to what the phone keeps.
     /// Terminal events update the terminal list (a terminal moved to another
-    /// merchant is recorded as a protection finding); other types are
-    /// accepted and left to their capabilities.
+    /// merchant is recorded as a protection finding); `application.reviewed`
+    /// and `merchant.activated` move the application's status (the same
+    /// transition polling makes); other types are accepted and left to their
+    /// capabilities.
     pub async fn apply_event(&self, event: crate::session::PushEvent) -> Result<(), MerchantError> {
         let state = self.session_state();
         self.run(async move {
@@ -92,10 +96,17 @@ impl MerchantCore {
                 Error::new(&crate::platform::PUSH_MALFORMED).detail("event data is not JSON")
             })?;
             let store = state.merchant_store().await?;
-            if crate::terminals::events::owns(&event.event_type) {
+            let t = event.event_type.as_str();
+            if crate::terminals::events::owns(t) {
                 store
                     .db()
-                    .write(|tx| crate::terminals::events::apply(tx, &event.event_type, &data))?;
+                    .write(|tx| crate::terminals::events::apply(tx, t, &data))?;
+            } else if matches!(
+                t,
+                event_types::APPLICATION_REVIEWED | event_types::MERCHANT_ACTIVATED
+            ) {
+                crate::onboarding::apply_application_event(&state, t, event.body_json.as_bytes())
+                    .await?;
             }
             Ok(())
         })

@@ -869,3 +869,83 @@ async fn failed_uploads_are_retried_and_resume_after_a_restart() {
     assert_eq!(recorder.done.lock().unwrap().len(), 2);
     sb.shutdown().await;
 }
+
+/// The events the sandbox pushed to `merchant_id` of `event_type`.
+async fn pushed_of(
+    sb: &RunningSandbox,
+    merchant_id: &str,
+    event_type: &str,
+) -> Vec<merchant_contract::wire::sandbox::OutboxItem> {
+    let outbox = sandbox_get(sb, &format!("/sandbox/outbox?merchant_id={merchant_id}")).await;
+    let items: Vec<merchant_contract::wire::sandbox::OutboxItem> =
+        serde_json::from_value(outbox["items"].clone()).unwrap();
+    items
+        .into_iter()
+        .filter(|i| i.event_type == event_type)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_review_and_the_activation_arrive_as_events_through_the_one_event_path() {
+    // The review waits 30 s of the platform's clock: only its event tells.
+    let sb = common::sandbox(SandboxConfig::default()).await;
+    let dev = Device::new();
+    let core = dev.core(&sb);
+    let phone = "13900139005";
+    let me = sign_in(&core, &sb, phone).await;
+    bounded(core.register_push_token(PushProvider::Fcm, "fcm-onboarding".to_owned()))
+        .await
+        .unwrap();
+    cache_lookups(&core).await;
+    fill_micro(&core, "老王面馆").await;
+    add_photos(&core, &MICRO_PHOTOS).await;
+    bounded(core.upload_application_photos(None)).await.unwrap();
+    bounded(core.fetch_agreement()).await.unwrap();
+    bounded(core.sign_agreement(signature_png())).await.unwrap();
+    let status = bounded(core.submit_application()).await.unwrap();
+    assert!(matches!(
+        status,
+        ApplicationStatus::UnderReview | ApplicationStatus::Submitted
+    ));
+
+    // The platform's clock passes the review's delay; its reviewer decides
+    // and pushes `application.reviewed` without anyone asking.
+    common::advance(&sb, 31);
+    let reviewed = bounded(async {
+        loop {
+            let items = pushed_of(&sb, &me.merchant_id, "application.reviewed").await;
+            if let Some(item) = items.into_iter().next() {
+                return item;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let event = core.verify_push(reviewed.payload.clone()).unwrap();
+    bounded(core.apply_event(event)).await.expect("applied");
+    let draft = bounded(core.application_draft()).await.unwrap();
+    assert_eq!(
+        draft.status,
+        ApplicationStatus::ActivationCodeSent,
+        "moved by the event alone"
+    );
+
+    let code = activation_code(&sb, phone).await;
+    let profile = bounded(core.activate_merchant(code)).await.unwrap();
+    let activated = pushed_of(&sb, &me.merchant_id, "merchant.activated").await;
+    assert_eq!(activated.len(), 1);
+    // The same news again, by push after the answer: nothing moves back.
+    let event = core.verify_push(activated[0].payload.clone()).unwrap();
+    bounded(core.apply_event(event)).await.unwrap();
+    let draft = bounded(core.application_draft()).await.unwrap();
+    assert_eq!(draft.status, ApplicationStatus::Activated);
+    assert_eq!(
+        bounded(core.merchant_profile())
+            .await
+            .unwrap()
+            .unwrap()
+            .merchant_no,
+        profile.merchant_no
+    );
+    sb.shutdown().await;
+}
