@@ -781,7 +781,7 @@ async fn onboard(
     );
     s.say("协议摘要", "text SHA-256", &agreement.text_sha256);
     let record = core
-        .sign_agreement(signature_png())
+        .sign_agreement(merchant_core::media::sample::signature_png())
         .await
         .map_err(|e| s.fail("sign_agreement", &e))?;
     core.verify_agreement_record(None)
@@ -890,23 +890,6 @@ async fn await_review(
     }
     println!("    ✗ 审核未完成 / the review did not finish");
     Err(Failed)
-}
-
-/// A handwritten signature as the app's drawing pad gives it: a PNG.
-fn signature_png() -> Vec<u8> {
-    let img = image::RgbaImage::from_fn(360, 120, |x, y| {
-        let wave = 60 + ((x as i32 / 12) % 9 - 4) * 5;
-        if (y as i32 - wave).abs() < 3 {
-            image::Rgba([20, 20, 20, 255])
-        } else {
-            image::Rgba([255, 255, 255, 0])
-        }
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    match image::DynamicImage::ImageRgba8(img).write_to(&mut out, image::ImageFormat::Png) {
-        Ok(()) => out.into_inner(),
-        Err(_) => Vec::new(),
-    }
 }
 
 /// The latest SMS code of `purpose` to `phone` from the sandbox.

@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use common::{Device, bounded, sandbox_control, sign_in};
+use merchant_core::media::sample::signature_png;
 use merchant_core::onboarding::model::{
     ApplicationField as F, ApplicationStatus, PhotoKind, Severity, UploadListener, UploadState,
 };
@@ -96,22 +97,6 @@ fn jpeg(seed: u8) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     image::DynamicImage::ImageRgb8(img)
         .write_to(&mut out, image::ImageFormat::Jpeg)
-        .unwrap();
-    out.into_inner()
-}
-
-/// A handwritten signature: a PNG of 300×120, a black stroke on white.
-fn signature_png() -> Vec<u8> {
-    let img = image::RgbaImage::from_fn(300, 120, |x, y| {
-        if (y as i32 - 60 - ((x as i32 / 10) % 7 - 3) * 4).abs() < 3 {
-            image::Rgba([0, 0, 0, 255])
-        } else {
-            image::Rgba([255, 255, 255, 0])
-        }
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgba8(img)
-        .write_to(&mut out, image::ImageFormat::Png)
         .unwrap();
     out.into_inner()
 }
@@ -556,13 +541,9 @@ async fn a_double_tap_submits_once_and_the_agreement_record_is_verified_offline(
     assert_eq!(a, b);
     assert_eq!(reviewed(&core).await, ApplicationStatus::ActivationCodeSent);
     let merchant_id = bounded(core.session()).await.unwrap().unwrap().merchant_id;
-    let outbox = sandbox_get(&sb, &format!("/sandbox/outbox?merchant_id={merchant_id}")).await;
-    let reviews = outbox["items"]
-        .as_array()
-        .expect("outbox list")
-        .iter()
-        .filter(|i| i["event_type"] == "application.reviewed")
-        .count();
+    let reviews = pushed_of(&sb, &merchant_id, "application.reviewed")
+        .await
+        .len();
     assert_eq!(reviews, 1, "one submission, one review");
 
     // The code is lost: asked again after the last 6 characters of the ID.
@@ -870,16 +851,14 @@ async fn failed_uploads_are_retried_and_resume_after_a_restart() {
     sb.shutdown().await;
 }
 
-/// The events the sandbox pushed to `merchant_id` of `event_type`.
+/// The events of `event_type` the sandbox pushed to `merchant_id`.
 async fn pushed_of(
     sb: &RunningSandbox,
     merchant_id: &str,
     event_type: &str,
 ) -> Vec<merchant_contract::wire::sandbox::OutboxItem> {
-    let outbox = sandbox_get(sb, &format!("/sandbox/outbox?merchant_id={merchant_id}")).await;
-    let items: Vec<merchant_contract::wire::sandbox::OutboxItem> =
-        serde_json::from_value(outbox["items"].clone()).unwrap();
-    items
+    common::outbox(sb, merchant_id)
+        .await
         .into_iter()
         .filter(|i| i.event_type == event_type)
         .collect()

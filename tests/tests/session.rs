@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use merchant_contract::envelope::SignedPush;
-use merchant_contract::wire::sandbox::OutboxItem;
 use merchant_core::platform::SpkiPin;
 use merchant_core::session::PushProvider;
 use merchant_core::store::{KEY_FILE, WrappedSecret, data_key_name, merchant_dir};
@@ -571,13 +570,7 @@ async fn push_payloads_are_verified_once_and_tampering_is_refused() {
     )
     .await;
     let event_id = emitted["event_id"].as_u64().expect("an event id");
-    let outbox = sandbox_control(
-        &sb,
-        &format!("/sandbox/outbox?merchant_id={}", signed.merchant_id),
-        None,
-    )
-    .await;
-    let items: Vec<OutboxItem> = serde_json::from_value(outbox["items"].clone()).unwrap();
+    let items = outbox(&sb, &signed.merchant_id).await;
     let item = items
         .iter()
         .find(|i| i.event_id == event_id)

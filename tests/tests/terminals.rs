@@ -455,14 +455,11 @@ async fn the_real_radio_without_an_adapter_is_a_typed_bluetooth_error() {
 
 /// The events the sandbox pushed to `merchant_id` after `after`.
 async fn pushed(sb: &RunningSandbox, merchant_id: &str, after: u64) -> Vec<OutboxItem> {
-    let outbox = sandbox_control(
-        sb,
-        &format!("/sandbox/outbox?merchant_id={merchant_id}"),
-        None,
-    )
-    .await;
-    let items: Vec<OutboxItem> = serde_json::from_value(outbox["items"].clone()).unwrap();
-    items.into_iter().filter(|i| i.outbox_id > after).collect()
+    outbox(sb, merchant_id)
+        .await
+        .into_iter()
+        .filter(|i| i.outbox_id > after)
+        .collect()
 }
 
 #[tokio::test]

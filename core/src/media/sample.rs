@@ -1,7 +1,8 @@
-//! Synthetic photos for tests and `merchant bench`: a camera-like picture
-//! (gradients, shapes and sensor noise, the same for the same seed) and the
-//! metadata segments a phone camera writes (EXIF with orientation and GPS,
-//! XMP, a comment), so that what media/ strips can be checked byte by byte.
+//! Synthetic photos for tests, the demo and `merchant bench`: a camera-like
+//! picture (gradients, shapes and sensor noise, the same for the same seed),
+//! the metadata segments a phone camera writes (EXIF with orientation and
+//! GPS, XMP, a comment), so that what media/ strips can be checked byte by
+//! byte, and a handwritten signature as a drawing pad gives it.
 
 use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, Rgb, RgbImage};
@@ -144,4 +145,24 @@ pub fn camera_photo(width: u32, height: u32, seed: u64, orientation: u16) -> Vec
         &jpeg(&picture(width, height, seed, 16), 90),
         &[exif_segment(orientation)],
     )
+}
+
+/// A handwritten signature as the app's drawing pad gives it: a PNG of a
+/// dark wavy stroke on a transparent 360x120 pad.
+pub fn signature_png() -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(360, 120, |x, y| {
+        let wave = 60 + (i64::from(x / 12) % 9 - 4) * 5;
+        if (i64::from(y) - wave).abs() < 3 {
+            image::Rgba([20, 20, 20, 255])
+        } else {
+            image::Rgba([255, 255, 255, 0])
+        }
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    // Encoding an in-memory image to PNG does not fail; an empty answer
+    // would be refused by media as not an image.
+    match DynamicImage::ImageRgba8(img).write_to(&mut out, image::ImageFormat::Png) {
+        Ok(()) => out.into_inner(),
+        Err(_) => Vec::new(),
+    }
 }

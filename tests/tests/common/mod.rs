@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use merchant_contract::wire::sandbox::OutboxItem;
 use merchant_core::platform::transport::{Timeouts, http_client};
 use merchant_core::platform::{Endpoint, SpkiPin};
 use merchant_core::store::{FileSecretStore, SecretStore};
@@ -135,4 +136,16 @@ pub async fn sign_in(
 
 pub fn advance(sb: &RunningSandbox, secs: i64) {
     sb.state().clock().advance(secs);
+}
+
+/// What the sandbox pushed to `merchant_id`'s push tokens (`GET
+/// /sandbox/outbox`), oldest first.
+pub async fn outbox(sb: &RunningSandbox, merchant_id: &str) -> Vec<OutboxItem> {
+    let outbox = sandbox_control(
+        sb,
+        &format!("/sandbox/outbox?merchant_id={merchant_id}"),
+        None,
+    )
+    .await;
+    serde_json::from_value(outbox["items"].clone()).expect("outbox items")
 }

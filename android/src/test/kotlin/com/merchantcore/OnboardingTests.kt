@@ -2,8 +2,6 @@ package com.merchantcore
 
 import com.merchantcore.ffi.ApplicationField
 import com.merchantcore.ffi.ApplicationStatus
-import com.merchantcore.ffi.CoreConfig
-import com.merchantcore.ffi.Lang
 import com.merchantcore.ffi.MerchantCore
 import com.merchantcore.ffi.MerchantException
 import com.merchantcore.ffi.PhotoKind
@@ -32,14 +30,7 @@ import kotlin.time.Duration.Companion.seconds
 class OnboardingTests : Suite("onboarding") {
     private val sandbox by lazy { Sandbox.fromProperties() }
 
-    private fun config(dir: File) = CoreConfig(
-        dataDir = File(dir, "data").path,
-        platformUrl = sandbox.url,
-        platformPin = sandbox.pin,
-        platformPublicKey = sandbox.publicKey,
-        appId = sandbox.appId,
-        language = Lang.ZH,
-    )
+    private fun config(dir: File) = sandbox.coreConfig(dir)
 
     /** What the listener was told, from the core's threads. */
     private class Recorder : UploadListener {

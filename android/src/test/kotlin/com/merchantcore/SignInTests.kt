@@ -1,8 +1,6 @@
 package com.merchantcore
 
-import com.merchantcore.ffi.CoreConfig
 import com.merchantcore.ffi.DeviceInfo
-import com.merchantcore.ffi.Lang
 import com.merchantcore.ffi.MerchantCore
 import com.merchantcore.ffi.MerchantException
 import com.merchantcore.testing.Sandbox
@@ -22,14 +20,7 @@ import kotlin.test.assertTrue
 class SignInTests : Suite("sign-in") {
     private val sandbox by lazy { Sandbox.fromProperties() }
 
-    private fun config(dir: File, pin: String? = sandbox.pin) = CoreConfig(
-        dataDir = File(dir, "data").path,
-        platformUrl = sandbox.url,
-        platformPin = pin,
-        platformPublicKey = sandbox.publicKey,
-        appId = sandbox.appId,
-        language = Lang.ZH,
-    )
+    private fun config(dir: File, pin: String? = sandbox.pin) = sandbox.coreConfig(dir).copy(platformPin = pin)
 
     init {
         asyncTest("a merchant signs in by SMS code over pinned TLS, this device is registered, and signs out") {

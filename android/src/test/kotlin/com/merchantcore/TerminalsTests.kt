@@ -1,8 +1,6 @@
 package com.merchantcore
 
 import com.merchantcore.ffi.BindOutcome
-import com.merchantcore.ffi.CoreConfig
-import com.merchantcore.ffi.Lang
 import com.merchantcore.ffi.MerchantCore
 import com.merchantcore.ffi.MerchantException
 import com.merchantcore.ffi.TerminalRole
@@ -24,14 +22,7 @@ import kotlin.test.assertTrue
 class TerminalsTests : Suite("terminals") {
     private val sandbox by lazy { Sandbox.fromProperties() }
 
-    private fun config(dir: File) = CoreConfig(
-        dataDir = File(dir, "data").path,
-        platformUrl = sandbox.url,
-        platformPin = sandbox.pin,
-        platformPublicKey = sandbox.publicKey,
-        appId = sandbox.appId,
-        language = Lang.ZH,
-    )
+    private fun config(dir: File) = sandbox.coreConfig(dir)
 
     /** One terminal of the sandbox's inventory (`GET /sandbox/terminals`). */
     private data class Stock(val sn: String, val qrText: String, val state: String, val merchantId: String?)

@@ -1,5 +1,8 @@
 package com.merchantcore.testing
 
+import com.merchantcore.ffi.CoreConfig
+import com.merchantcore.ffi.Lang
+import java.io.File
 import java.net.URI
 import java.net.URLEncoder
 import java.net.http.HttpClient
@@ -51,26 +54,30 @@ class Sandbox private constructor(
     }
 
     /** GET of a sandbox-only path; the body as text, or an error naming the status. */
-    fun get(pathAndQuery: String): String {
+    fun get(pathAndQuery: String): String = fetch(pathAndQuery, HttpResponse.BodyHandlers.ofString())
+
+    /** GET of a sandbox-only path whose answer is binary (a photo); the bytes. */
+    fun getBytes(pathAndQuery: String): ByteArray = fetch(pathAndQuery, HttpResponse.BodyHandlers.ofByteArray())
+
+    private fun <T> fetch(pathAndQuery: String, body: HttpResponse.BodyHandler<T>): T {
         val request = HttpRequest.newBuilder(URI.create(url.trimEnd('/') + pathAndQuery))
             .timeout(Duration.ofSeconds(20))
             .GET()
             .build()
-        val response = http.send(request, HttpResponse.BodyHandlers.ofString())
+        val response = http.send(request, body)
         check(response.statusCode() == 200) { "GET ${pathAndQuery.substringBefore('?')}: HTTP ${response.statusCode()}" }
         return response.body()
     }
 
-    /** GET of a sandbox-only path whose answer is binary (a photo); the bytes. */
-    fun getBytes(pathAndQuery: String): ByteArray {
-        val request = HttpRequest.newBuilder(URI.create(url.trimEnd('/') + pathAndQuery))
-            .timeout(Duration.ofSeconds(20))
-            .GET()
-            .build()
-        val response = http.send(request, HttpResponse.BodyHandlers.ofByteArray())
-        check(response.statusCode() == 200) { "GET ${pathAndQuery.substringBefore('?')}: HTTP ${response.statusCode()}" }
-        return response.body()
-    }
+    /** The core's config for an app on this sandbox, its files under [dir]. */
+    fun coreConfig(dir: File) = CoreConfig(
+        dataDir = File(dir, "data").path,
+        platformUrl = url,
+        platformPin = pin,
+        platformPublicKey = publicKey,
+        appId = appId,
+        language = Lang.ZH,
+    )
 
     /** POST of a JSON body to a sandbox-only path; the answer as text, or an error naming the status. */
     fun post(path: String, json: String): String {
