@@ -6,6 +6,7 @@
 mod bench;
 mod demo;
 mod photo;
+mod qr;
 mod sandbox;
 mod tools;
 
@@ -39,6 +40,9 @@ enum Command {
     /// Photos: check one as the app receives it, or write what would be uploaded.
     #[command(subcommand)]
     Photo(photo::PhotoCommand),
+    /// Terminal back QRs: read one from its text or from a photo.
+    #[command(subcommand)]
+    Qr(qr::QrCommand),
     /// Measure an area of the core beside a reference from the same run.
     Bench(bench::Args),
     /// The work of one bench child process (for peak memory).
@@ -73,6 +77,10 @@ fn main() {
         Command::Photo(cmd) => {
             quiet_on_closed_pipe();
             photo::run(cmd)
+        }
+        Command::Qr(cmd) => {
+            quiet_on_closed_pipe();
+            qr::run(cmd)
         }
         Command::Bench(args) => bench::run(args),
         Command::BenchChild(args) => bench::child(args),

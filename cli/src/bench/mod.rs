@@ -9,6 +9,7 @@
 //! (and its `mod`).
 
 mod photo;
+mod qr;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,7 +27,7 @@ pub struct Area {
 }
 
 /// Every area, by name.
-pub const AREAS: &[Area] = &[photo::AREA];
+pub const AREAS: &[Area] = &[photo::AREA, qr::AREA];
 
 /// What the command line asked for.
 pub struct Options {
