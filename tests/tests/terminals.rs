@@ -13,6 +13,7 @@ use merchant_core::terminals::ble::{
     BleScanListener, BleScanner, BleTerminalSeen, SimulatedAdapter, SimulatedCentral,
     SimulatedTerminal,
 };
+use merchant_core::terminals::photo::sample;
 use merchant_core::terminals::{BindOutcome, TerminalRole, TerminalStatus, TerminalUpdate};
 use merchant_core::{CoreConfig, MerchantCore, MerchantError};
 use merchant_sandbox::RunningSandbox;
@@ -319,57 +320,52 @@ async fn binds_by_a_photo_of_the_back_qr() {
     assert_eq!(bound.outcome, BindOutcome::Bound);
     assert_eq!(bound.terminal.sn, target.sn);
 
+    // A sticker forged for another terminal (the platform's host, a made-up
+    // sig): the photo is read, and the platform refuses its signature.
+    let other = &free(&inv)[1];
+    let forged = format!(
+        "https://qr.sandbox.lakala.example/activate?sn={}&sig=0000000000000000",
+        other.sn
+    );
+    let e = bounded(core.bind_terminal_by_qr_photo(qr_photo(&forged, 1600, 1200)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "terminal.qr_invalid", "{e:?}");
+
     let e = bounded(core.scan_terminal_qr(b"not an image".to_vec()))
         .await
         .unwrap_err();
     assert_eq!(e.code(), "photo.not_image");
-    let blank = {
-        let img = image::RgbImage::from_pixel(800, 600, image::Rgb([200, 200, 200]));
-        let mut out = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
-            .encode_image(&img)
-            .unwrap();
-        out
-    };
+    // A camera-like photo with no code in it.
+    let blank = merchant_core::media::sample::camera_photo(1600, 1200, 9, 1);
     let e = bounded(core.scan_terminal_qr(blank)).await.unwrap_err();
     assert_eq!(e.code(), "qr.not_found");
     sb.shutdown().await;
 }
 
-/// A photo (JPEG) with `text` as a QR code in its middle, a third of its width.
+/// A photo (JPEG) with `text` as a QR code on a sticker, the code a third
+/// of the photo's width, slightly turned.
 fn qr_photo(text: &str, width: u32, height: u32) -> Vec<u8> {
     let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
-    let n = code.width() as u32;
-    let modules = code.to_colors();
-    let side = width / 3;
-    let module = (side / (n + 8)).max(1);
-    let mut img = image::RgbImage::from_pixel(width, height, image::Rgb([235, 235, 230]));
-    let x0 = (width - module * (n + 8)) / 2;
-    let y0 = (height - module * (n + 8)) / 2;
-    for y in 0..n + 8 {
-        for x in 0..n + 8 {
-            let dark = x >= 4
-                && y >= 4
-                && x < n + 4
-                && y < n + 4
-                && modules[((y - 4) * n + (x - 4)) as usize] == qrcode::Color::Dark;
-            let c = if dark { 20 } else { 250 };
-            for dy in 0..module {
-                for dx in 0..module {
-                    img.put_pixel(
-                        x0 + x * module + dx,
-                        y0 + y * module + dy,
-                        image::Rgb([c, c, c]),
-                    );
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
-        .encode_image(&img)
-        .unwrap();
-    out
+    let dark: Vec<bool> = code
+        .to_colors()
+        .into_iter()
+        .map(|c| c == qrcode::Color::Dark)
+        .collect();
+    let modules = sample::Modules {
+        dark: &dark,
+        size: code.width(),
+    };
+    let case = sample::Case {
+        width,
+        height,
+        fraction: 0.33,
+        angle: 8.0,
+        blur: 0.5,
+        quality: 85,
+        seed: 3,
+    };
+    sample::jpeg(&modules, &case)
 }
 
 /// Collects what a BLE scan reports.

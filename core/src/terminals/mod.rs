@@ -108,18 +108,7 @@ impl MerchantCore {
     /// finding.
     pub async fn bind_terminal_by_qr(&self, text: String) -> Result<BindResult, MerchantError> {
         let parsed = qr::parse_qr_text(&text, &self.config().qr_hosts())?;
-        let body = if parsed.sig.is_some() {
-            domain::BindTerminal {
-                sn: None,
-                qr_text: Some(text.trim().to_owned()),
-            }
-        } else {
-            // A bare serial printed as a QR: bind it as a typed serial.
-            domain::BindTerminal {
-                sn: Some(parsed.sn.clone()),
-                qr_text: None,
-            }
-        };
+        let body = bind_body(&parsed, &text);
         let state = self.session_state();
         self.run(async move { bind(&state, &parsed.sn, body).await })
             .await
@@ -134,13 +123,11 @@ impl MerchantCore {
         let hosts = self.config().qr_hosts();
         let state = self.session_state();
         self.run(async move {
-            let parsed = tokio::task::spawn_blocking(move || photo::scan_qr_photo(&photo, &hosts))
-                .await
-                .map_err(|e| Error::new(&crate::error::RUNTIME).detail(e.to_string()))??;
-            let body = domain::BindTerminal {
-                sn: Some(parsed.sn.clone()),
-                qr_text: None,
-            };
+            let (parsed, text) =
+                tokio::task::spawn_blocking(move || photo::scan_qr_photo_text(&photo, &hosts))
+                    .await
+                    .map_err(|e| Error::new(&crate::error::RUNTIME).detail(e.to_string()))??;
+            let body = bind_body(&parsed, &text);
             bind(&state, &parsed.sn, body).await
         })
         .await
@@ -320,6 +307,23 @@ async fn models_for_bind(state: &SessionState) -> Result<Vec<serial::TerminalMod
         Err(e) => {
             tracing::info!(code = %e.code, "terminal models not fetched; generic serial rules apply");
             Ok(Vec::new())
+        }
+    }
+}
+
+/// What a bind by back QR sends: the QR's text when it is the platform's
+/// signed back QR (the platform checks its `sig`); a bare serial printed as a
+/// QR binds as a typed serial.
+fn bind_body(parsed: &qr::TerminalQr, text: &str) -> domain::BindTerminal {
+    if parsed.sig.is_some() {
+        domain::BindTerminal {
+            sn: None,
+            qr_text: Some(text.trim().to_owned()),
+        }
+    } else {
+        domain::BindTerminal {
+            sn: Some(parsed.sn.clone()),
+            qr_text: None,
         }
     }
 }

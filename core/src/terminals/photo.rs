@@ -48,12 +48,26 @@ pub const MAX_GRIDS: usize = 16;
 /// no code can be read; otherwise those of [`parse_qr_text`] for a code that
 /// was read but is not a terminal back QR.
 pub fn scan_qr_photo(bytes: &[u8], trusted_hosts: &[String]) -> Result<TerminalQr> {
+    scan_qr_photo_text(bytes, trusted_hosts).map(|(qr, _)| qr)
+}
+
+/// [`scan_qr_photo`], with the text the code holds (accepted by
+/// [`parse_qr_text`]): what a bind by photo sends, as a bind by QR text does.
+pub fn scan_qr_photo_text(bytes: &[u8], trusted_hosts: &[String]) -> Result<(TerminalQr, String)> {
     let image = media::decode(bytes, &Budget::QR_PHOTO)?;
-    scan_image(image, trusted_hosts)
+    scan_image_text(image, trusted_hosts)
 }
 
 /// [`scan_qr_photo`] for an image already decoded.
 pub fn scan_image(image: DynamicImage, trusted_hosts: &[String]) -> Result<TerminalQr> {
+    scan_image_text(image, trusted_hosts).map(|(qr, _)| qr)
+}
+
+/// [`scan_qr_photo_text`] for an image already decoded.
+pub fn scan_image_text(
+    image: DynamicImage,
+    trusted_hosts: &[String],
+) -> Result<(TerminalQr, String)> {
     let luma = image.into_luma8();
     let mut search = Search {
         trusted_hosts,
@@ -102,7 +116,10 @@ struct Search<'a> {
 
 impl Search<'_> {
     /// Searches one prepared image; the first accepted code, if any.
-    fn run(&mut self, detect: impl FnOnce(usize) -> Vec<Option<String>>) -> Option<TerminalQr> {
+    fn run(
+        &mut self,
+        detect: impl FnOnce(usize) -> Vec<Option<String>>,
+    ) -> Option<(TerminalQr, String)> {
         let budget = MAX_GRIDS.saturating_sub(self.grids);
         if budget == 0 {
             return None;
@@ -115,7 +132,7 @@ impl Search<'_> {
             self.grids += 1;
             let Some(text) = text else { continue };
             match parse_qr_text(&text, self.trusted_hosts) {
-                Ok(found) => return Some(found),
+                Ok(found) => return Some((found, text)),
                 Err(e) => {
                     self.first_refusal.get_or_insert(e);
                 }
