@@ -185,8 +185,18 @@ async fn binding_by_serial_and_back_qr_with_every_refusal() {
         .expect_error(400, "terminal.sn_invalid");
     assert_eq!(e.fields.unwrap()[0].field, "sn");
     let forged = free[2].qr_text.replace(&free[2].sn, &free[3].sn);
+    // Other parameters may ride along, each once and in a plain form.
+    let (sn4, sig4) = free[4]
+        .qr_text
+        .split_once("?sn=")
+        .and_then(|(_, q)| q.split_once("&sig="))
+        .unwrap();
+    let doubled = format!("{}&sn={sn4}", free[4].qr_text);
+    let odd_param = format!("{}&note=a%20b", free[4].qr_text);
     for qr in [
         forged.as_str(),
+        doubled.as_str(),
+        odd_param.as_str(),
         "weixin://wxpay/bizpayurl?pr=abc",
         "https://qr.sandbox.lakala.example/activate?sn=LKLA812345678",
         "",
@@ -277,6 +287,21 @@ async fn binding_by_serial_and_back_qr_with_every_refusal() {
     let inv = inventory(&app).await;
     let t0 = inv.terminals.iter().find(|t| t.sn == free[0].sn).unwrap();
     assert_eq!(t0.state, "free");
+    let with_extras = format!(
+        "https://qr.sandbox.lakala.example/activate?model=A8&sig={sig4}&batch=2025-06&sn={sn4}"
+    );
+    let b: TerminalBinding = ok(app
+        .write(
+            Method::POST,
+            "/v1/terminals",
+            Some(json!({"qr_text": with_extras})),
+        )
+        .await)
+    .parse();
+    assert_eq!(
+        b.terminal.sn, sn4,
+        "parameters in any order, others not read"
+    );
 }
 
 #[tokio::test]

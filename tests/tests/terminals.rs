@@ -320,6 +320,17 @@ async fn binds_by_a_photo_of_the_back_qr() {
     assert_eq!(bound.outcome, BindOutcome::Bound);
     assert_eq!(bound.terminal.sn, target.sn);
 
+    // A back QR with other parameters, in another order: read on the phone,
+    // and the platform reads it the same.
+    let third = &free(&inv)[2];
+    let (_, sig) = third.qr_text.split_once("&sig=").unwrap();
+    let reordered = format!(
+        "https://QR.Sandbox.Lakala.Example./activate?model=A8&sig={sig}&batch=7&sn={}",
+        third.sn
+    );
+    let bound = bounded(core.bind_terminal_by_qr(reordered)).await.unwrap();
+    assert_eq!(bound.terminal.sn, third.sn);
+
     // A sticker forged for another terminal (the platform's host, a made-up
     // sig): the photo is read, and the platform refuses its signature.
     let other = &free(&inv)[1];

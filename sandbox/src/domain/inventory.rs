@@ -22,6 +22,8 @@ pub const INVENTORY_SIZE: usize = 60;
 pub const BOUND_ELSEWHERE_EVERY: usize = 5;
 /// Where the back QR points.
 pub const QR_PREFIX: &str = "https://qr.sandbox.lakala.example/activate?";
+/// The host of the back QRs.
+pub const QR_HOST: &str = "qr.sandbox.lakala.example";
 /// The longest QR text we read.
 pub const QR_MAX_LEN: usize = 256;
 
@@ -186,25 +188,49 @@ pub enum QrProblem {
 }
 
 /// Reads the serial out of a back-QR text, checking its signature.
+/// The query of a back QR's URL: `https://`, the QR host (any case, one
+/// trailing dot allowed: a host name is the same name so written), the path
+/// `/activate` and `?`; nothing else (no port, no user-info).
+fn qr_query(text: &str) -> Option<&str> {
+    let scheme = text.get(..8)?;
+    if !scheme.eq_ignore_ascii_case("https://") {
+        return None;
+    }
+    let rest = text.get(8..)?;
+    let (host, path_and_query) = rest.split_at(rest.find('/')?);
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if !host.eq_ignore_ascii_case(QR_HOST) {
+        return None;
+    }
+    path_and_query.strip_prefix("/activate?")
+}
+
 pub fn parse_qr(key: &hmac::Key, text: &str) -> Result<String, QrProblem> {
     let text = text.trim();
     if text.len() > QR_MAX_LEN {
         return Err(QrProblem::NotTerminalQr);
     }
-    let query = text
-        .strip_prefix(QR_PREFIX)
-        .ok_or(QrProblem::NotTerminalQr)?;
+    let query = qr_query(text).ok_or(QrProblem::NotTerminalQr)?;
     let mut sn = None;
     let mut sig = None;
+    let mut names = std::collections::HashSet::new();
     for pair in query.split('&') {
         let (name, value) = pair.split_once('=').ok_or(QrProblem::NotTerminalQr)?;
-        let slot = match name {
-            "sn" => &mut sn,
-            "sig" => &mut sig,
-            _ => return Err(QrProblem::NotTerminalQr),
+        // Other parameters (a model, a print batch …) may ride along in any
+        // order; each name once, in a plain form, and they are not read.
+        let plain = |t: &str, max: usize| {
+            !t.is_empty()
+                && t.len() <= max
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
         };
-        if slot.replace(value).is_some() {
+        if !plain(name, 32) || !plain(value, 64) || !names.insert(name) {
             return Err(QrProblem::NotTerminalQr);
+        }
+        match name {
+            "sn" => sn = Some(value),
+            "sig" => sig = Some(value),
+            _ => {}
         }
     }
     let (Some(sn), Some(sig)) = (sn, sig) else {
@@ -334,12 +360,22 @@ mod tests {
             "https://qr.sandbox.lakala.example/activate?",
             &format!("{QR_PREFIX}sn={}", t.sn),
             &format!("{}&sig=00", t.qr_text),
-            &format!("{}&x=1", t.qr_text),
+            &format!("{}&x=a%20b", t.qr_text),
+            &format!("{}&sn={}", t.qr_text, t.sn),
+            &format!("http://qr.sandbox.lakala.example/activate?sn={}", t.sn),
+            &t.qr_text.replace("/activate?", ":443/activate?"),
             &format!("{QR_PREFIX}sn=LKLA8&sig=0011223344556677"),
             &"A".repeat(10_000),
         ] {
             assert!(parse_qr(&key, junk).is_err(), "{junk:.80}");
         }
+        // Other parameters in any order, the host in any case with a dot.
+        let (_, sig) = t.qr_text.split_once("&sig=").unwrap();
+        let reordered = format!(
+            "HTTPS://QR.Sandbox.Lakala.Example./activate?model=A8&sig={sig}&batch=7&sn={}",
+            t.sn
+        );
+        assert_eq!(parse_qr(&key, &reordered), Ok(t.sn.clone()));
         let bad_hex = format!("{QR_PREFIX}sn={}&sig=zz", t.sn);
         assert_eq!(parse_qr(&key, &bad_hex), Err(QrProblem::BadSignature));
     }
