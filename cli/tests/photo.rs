@@ -4,27 +4,12 @@
 //! bench's argument handling and child process.
 
 use std::path::Path;
-use std::process::Command;
 
 use merchant_core::media::{self, Target, sample};
 
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
+mod common;
 
-fn merchant(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_merchant"))
-        .args(args)
-        .output()
-        .expect("the merchant binary runs");
-    Run {
-        status: out.status.code().expect("exited with a status"),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    }
-}
+use common::merchant;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let path = dir.join(name);

@@ -1,25 +1,11 @@
 //! `merchant qr parse|scan`, run as a user runs them: the serial (and the
 //! model and sig) on stdout with exit 0, or each problem's code with exit 1.
 
-use std::process::Command;
-
 use merchant_core::terminals::photo::sample::{self, Case, Modules};
 
-struct Run {
-    status: i32,
-    stdout: String,
-}
+mod common;
 
-fn merchant(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_merchant"))
-        .args(args)
-        .output()
-        .expect("the merchant binary runs");
-    Run {
-        status: out.status.code().expect("exited with a status"),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-    }
-}
+use common::merchant;
 
 const SN: &str = "LKLA800123455";
 const SIG: &str = "0123456789abcdef";

@@ -2,27 +2,11 @@
 //! `money` and `errors`, with their outputs and exit statuses (0 valid,
 //! 1 invalid with each problem's code on its own line, 2 usage error).
 
-use std::process::Command;
-
 use merchant_core::validate::bank_card::luhn_check_digit;
 
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
+mod common;
 
-fn merchant(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_merchant"))
-        .args(args)
-        .output()
-        .expect("the merchant binary runs");
-    Run {
-        status: out.status.code().expect("exited with a status"),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    }
-}
+use common::{Run, merchant};
 
 fn json(run: &Run) -> serde_json::Value {
     serde_json::from_str(&run.stdout).expect("stdout is JSON")
