@@ -13,7 +13,6 @@ use merchant_core::terminals::ble::{
     BleScanListener, BleScanner, BleTerminalSeen, SimulatedAdapter, SimulatedCentral,
     SimulatedTerminal,
 };
-use merchant_core::terminals::photo::sample;
 use merchant_core::terminals::{BindOutcome, TerminalRole, TerminalStatus, TerminalUpdate};
 use merchant_core::{CoreConfig, MerchantCore, MerchantError};
 use merchant_sandbox::RunningSandbox;
@@ -311,7 +310,7 @@ async fn binds_by_a_photo_of_the_back_qr() {
     sign_in(&core, &sb, ACTIVE).await;
     let inv = inventory(&sb).await;
     let target = &free(&inv)[0];
-    let photo = qr_photo(&target.qr_text, 1600, 1200);
+    let photo = qr_photo(&target.qr_text, 1600);
     let read = bounded(core.scan_terminal_qr(photo.clone())).await.unwrap();
     assert_eq!(read.sn, target.sn);
     let bound = bounded(core.bind_terminal_by_qr_photo(photo))
@@ -338,7 +337,7 @@ async fn binds_by_a_photo_of_the_back_qr() {
         "https://qr.sandbox.lakala.example/activate?sn={}&sig=0000000000000000",
         other.sn
     );
-    let e = bounded(core.bind_terminal_by_qr_photo(qr_photo(&forged, 1600, 1200)))
+    let e = bounded(core.bind_terminal_by_qr_photo(qr_photo(&forged, 1600)))
         .await
         .unwrap_err();
     assert_eq!(e.code(), "terminal.qr_invalid", "{e:?}");
@@ -354,29 +353,10 @@ async fn binds_by_a_photo_of_the_back_qr() {
     sb.shutdown().await;
 }
 
-/// A photo (JPEG) with `text` as a QR code on a sticker, the code a third
-/// of the photo's width, slightly turned.
-fn qr_photo(text: &str, width: u32, height: u32) -> Vec<u8> {
-    let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
-    let dark: Vec<bool> = code
-        .to_colors()
-        .into_iter()
-        .map(|c| c == qrcode::Color::Dark)
-        .collect();
-    let modules = sample::Modules {
-        dark: &dark,
-        size: code.width(),
-    };
-    let case = sample::Case {
-        width,
-        height,
-        fraction: 0.33,
-        angle: 8.0,
-        blur: 0.5,
-        quality: 85,
-        seed: 3,
-    };
-    sample::jpeg(&modules, &case)
+/// A photo (JPEG) of a back QR holding `text`, drawn as the sandbox draws
+/// its terminals' back photos (`GET /sandbox/terminals/{sn}/back-photo`).
+fn qr_photo(text: &str, width: u32) -> Vec<u8> {
+    merchant_sandbox::domain::back_photo::draw(text, width, 8.0).expect("drawn")
 }
 
 /// Collects what a BLE scan reports.
