@@ -88,23 +88,28 @@ async fn fetch(
     }
 }
 
+/// The query of a tree lookup (`parent=…`, empty for the top level) and the
+/// parent as the cache keys it.
+fn parent_query(parent: Option<String>) -> Result<(String, String)> {
+    match parent.filter(|p| !p.trim().is_empty()) {
+        Some(p) => {
+            let p = checked(&p, "parent")?;
+            Ok((format!("parent={p}"), p))
+        }
+        None => Ok((String::new(), String::new())),
+    }
+}
+
 /// `GET /v1/regions?parent=`: the provinces (`parent` `None`), a province's
 /// cities or a city's districts.
 pub async fn regions(s: &SessionState, parent: Option<String>) -> Result<Lookup> {
-    let parent = parent
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| checked(&p, "parent"))
-        .transpose()?;
-    let url_query = parent
-        .as_ref()
-        .map(|p| format!("parent={p}"))
-        .unwrap_or_default();
+    let (url_query, parent) = parent_query(parent)?;
     fetch(
         s,
         REGIONS,
         routes::REGIONS.path,
         url_query,
-        parent.unwrap_or_default(),
+        parent,
         |body| {
             let list: wire::RegionList = decode(body)?;
             Ok(list
@@ -123,33 +128,19 @@ pub async fn regions(s: &SessionState, parent: Option<String>) -> Result<Lookup>
 
 /// `GET /v1/mcc?parent=`: the categories (`parent` `None`) or the MCCs of one.
 pub async fn mcc(s: &SessionState, parent: Option<String>) -> Result<Lookup> {
-    let parent = parent
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| checked(&p, "parent"))
-        .transpose()?;
-    let url_query = parent
-        .as_ref()
-        .map(|p| format!("parent={p}"))
-        .unwrap_or_default();
-    fetch(
-        s,
-        MCC,
-        routes::MCC.path,
-        url_query,
-        parent.unwrap_or_default(),
-        |body| {
-            let list: wire::MccList = decode(body)?;
-            Ok(list
-                .items
-                .into_iter()
-                .map(|m| LookupEntry {
-                    code: m.code,
-                    name: m.name,
-                    name_en: Some(m.name_en),
-                })
-                .collect())
-        },
-    )
+    let (url_query, parent) = parent_query(parent)?;
+    fetch(s, MCC, routes::MCC.path, url_query, parent, |body| {
+        let list: wire::MccList = decode(body)?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|m| LookupEntry {
+                code: m.code,
+                name: m.name,
+                name_en: Some(m.name_en),
+            })
+            .collect())
+    })
     .await
 }
 

@@ -7,7 +7,6 @@ use merchant_contract::domain;
 use merchant_contract::wire::event_types;
 use rusqlite::Connection;
 
-use super::model::Terminal;
 use super::{api, store};
 use crate::error::Result;
 use crate::findings::{self, FindingSeverity, NewFinding};
@@ -96,9 +95,4 @@ pub fn owned_by_other_advice() -> String {
         }
         crate::Lang::En => "The terminal is bound to another merchant and cannot be bound. Call the platform's support to verify its owner, and do not take payments on it.".to_owned(),
     }
-}
-
-/// Keeps `t` as the platform said (used by bind, update and refresh).
-pub fn keep(conn: &Connection, t: &Terminal) -> Result<()> {
-    store::upsert(conn, t)
 }

@@ -248,7 +248,7 @@ impl MerchantCore {
         self.run(async move {
             let t = api::update(&state, &sn, &update).await?;
             let store = state.merchant_store().await?;
-            store.db().write(|tx| events::keep(tx, &t))?;
+            store.db().write(|tx| store::upsert(tx, &t))?;
             Ok(t)
         })
         .await
@@ -335,7 +335,7 @@ async fn bind(state: &SessionState, sn: &str, body: domain::BindTerminal) -> Res
     match api::bind(state, sn, &body).await {
         Ok((outcome, terminal)) => {
             let store = state.merchant_store().await?;
-            store.db().write(|tx| events::keep(tx, &terminal))?;
+            store.db().write(|tx| store::upsert(tx, &terminal))?;
             Ok(BindResult { outcome, terminal })
         }
         Err(e) if e.code == domain::TERMINAL_OWNED_BY_OTHER.code => {

@@ -4,7 +4,7 @@
 //! `terminal_model`, the platform's model rules for offline serial checks.
 //! Serials, models and aliases are not personal data: nothing here is sealed.
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::{Connection, params};
 
 use super::model::{Terminal, TerminalRole, TerminalStatus};
 use super::serial::TerminalModel;
@@ -78,17 +78,6 @@ pub fn mark_unbound(conn: &Connection, sn: &str, unbound_at_ms: i64) -> Result<b
          WHERE sn = ?1 AND status != 'unbound'",
         params![sn, unbound_at_ms, now_ms()],
     )? > 0)
-}
-
-/// One terminal of the list.
-pub fn get(conn: &Connection, sn: &str) -> Result<Option<Terminal>> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM terminal WHERE sn = ?1"),
-        [sn],
-        row,
-    )
-    .optional()?
-    .transpose()
 }
 
 /// The list: the merchant's terminals, mains first (by bound time), each
