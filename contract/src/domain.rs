@@ -70,6 +70,13 @@ domain_codes! { CODES:
     TERMINAL_SN_INVALID = 400, "terminal.sn_invalid", "终端序列号格式不正确", "The serial number is not well formed";
     TERMINAL_MAIN_HAS_SECONDARIES = 409, "terminal.main_has_secondaries", "该正机下还有副机，请先将副机改挂其他正机、设为正机或解绑", "This main terminal still has secondary terminals; move or unbind them first";
     REFUND_EXCEEDS_REFUNDABLE = 409, "refund.exceeds_refundable", "退款金额超过可退金额", "The refund is above what is left to refund";
+    REFUND_NOT_PAID = 409, "refund.not_paid", "该交易未支付成功，不能退款", "Only a paid sale can be refunded";
+    REFUND_NOT_A_SALE = 409, "refund.not_a_sale", "撤销或退货记录不能再退款", "A void or refund record cannot be refunded";
+    VOID_NOT_CARD = 409, "void.not_card", "扫码交易不能撤销，请使用退款", "A scan-code trade cannot be voided; refund it";
+    VOID_DAY_OVER = 409, "void.day_over", "只能撤销当日交易，请使用退款", "Only a trade of the current business day can be voided; refund it";
+    VOID_DAY_SETTLED = 409, "void.day_settled", "该交易所在日已结算，请使用退款", "The trade's day is settled; refund it";
+    VOID_NOT_VOIDABLE = 409, "void.not_voidable", "该交易已退款、已撤销或未支付成功，不能撤销", "Only a paid sale with nothing refunded can be voided";
+    STATEMENT_NOT_READY = 404, "statement.not_ready", "该日尚未结算，暂无对账单", "That day is not settled yet; there is no statement";
     REFUND_INSUFFICIENT_BALANCE = 409, "refund.insufficient_balance", "当日收款余额不足以退款", "The day's takings do not cover the refund";
     SANDBOX_MERCHANT_UNKNOWN = 404, "sandbox.merchant_unknown", "沙箱中没有该商户", "The sandbox has no such merchant";
     SANDBOX_NO_TERMINAL = 409, "sandbox.no_terminal", "商户没有可用于交易的终端", "The merchant has no terminal to trade on";
@@ -112,6 +119,9 @@ domain_codes! { FIELD_CODES:
     FIELD_DATE = 400, "filter.date_invalid", "日期须为 YYYY-MM-DD", "The date must be YYYY-MM-DD";
     FIELD_RANGE = 400, "filter.range_invalid", "开始时间须早于结束时间", "The start must be before the end";
     FIELD_CHANNEL = 400, "filter.channel_invalid", "支付渠道无效", "No such channel";
+    FIELD_FEED_AFTER = 400, "feed.after_invalid", "变更序号须为非负整数", "after must be a whole number, 0 or more";
+    FIELD_SEED_COUNT = 400, "seed.count_invalid", "生成笔数须为 1 至 2,000,000", "count must be 1 to 2,000,000";
+    FIELD_SEED_DAYS = 400, "seed.days_invalid", "天数须为 1 至 3,660", "days must be 1 to 3,660";
 }
 
 // Review outcomes: the `code` of a [`Rejection`] in an application the review
@@ -213,6 +223,9 @@ pub mod routes {
     pub const REFUNDS: Route = Route::new("GET", "/v1/refunds", Session);
     pub const SETTLEMENTS: Route = Route::new("GET", "/v1/settlements", Session);
     pub const SETTLEMENT: Route = Route::new("GET", "/v1/settlements/{date}", Session);
+    pub const TRADE_CHANGES: Route = Route::new("GET", "/v1/trades/changes", Session);
+    pub const VOID: Route = Route::new("POST", "/v1/trades/{trade_id}/void", Session).idempotent();
+    pub const STATEMENT: Route = Route::new("GET", "/v1/settlements/{date}/statement", Session);
 
     pub const SANDBOX_TERMINALS: Route = Route::new("GET", "/sandbox/terminals", Open);
     pub const SANDBOX_TERMINAL_BACK_PHOTO: Route =
@@ -225,6 +238,7 @@ pub mod routes {
         Route::new("POST", "/sandbox/merchants/activate", Open);
     pub const SANDBOX_TRADES: Route = Route::new("POST", "/sandbox/trades", Open);
     pub const SANDBOX_TRADE_STREAM: Route = Route::new("POST", "/sandbox/trades/stream", Open);
+    pub const SANDBOX_SEED_TRADES: Route = Route::new("POST", "/sandbox/trades/seed", Open);
     pub const SANDBOX_TRADE_STREAM_STOP: Route =
         Route::new("POST", "/sandbox/trades/stream/stop", Open);
     pub const SANDBOX_REFUNDS: Route = Route::new("POST", "/sandbox/refunds", Open);
@@ -260,6 +274,9 @@ pub mod routes {
         REFUNDS,
         SETTLEMENTS,
         SETTLEMENT,
+        TRADE_CHANGES,
+        VOID,
+        STATEMENT,
         SANDBOX_TERMINALS,
         SANDBOX_TERMINAL_BACK_PHOTO,
         SANDBOX_FREEZE_TERMINAL,
@@ -267,6 +284,7 @@ pub mod routes {
         SANDBOX_ACTIVATE_MERCHANT,
         SANDBOX_TRADES,
         SANDBOX_TRADE_STREAM,
+        SANDBOX_SEED_TRADES,
         SANDBOX_TRADE_STREAM_STOP,
         SANDBOX_REFUNDS,
         SANDBOX_SETTLEMENTS,
@@ -1129,13 +1147,111 @@ pub struct TerminalUnbound {
 // Trades and refunds
 // ---------------------------------------------------------------------------
 
-/// Where a trade stands after refunds.
+/// What a trade record is: a sale, or a void (撤销) or refund (退货) of one,
+/// each its own record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TradeKind {
+    /// 消费: a card sale or a scan-code payment.
+    Sale,
+    /// 撤销: a card sale cancelled whole on its own business day before
+    /// settlement; its fee is returned in full.
+    Void,
+    /// 退货: all or part of a sale given back.
+    Refund,
+}
+
+/// Where a trade record stands. A sale moves `pending` → `success` |
+/// `failed` | `closed`, then `success` → `partially_refunded` → `refunded`,
+/// or `success` → `voided`. A void or refund record is `success` (or
+/// `pending` → `success` | `failed`). A status never moves back: the order of
+/// [`TradeStatus::rank`] is the order a record may move in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TradeStatus {
+    /// A scan code shown or a card read; not paid yet.
+    Pending,
     Success,
+    /// The payment was declined.
+    Failed,
+    /// An unpaid scan code expired.
+    Closed,
     PartiallyRefunded,
     Refunded,
+    /// Cancelled whole by a void.
+    Voided,
+}
+
+impl TradeStatus {
+    /// Every status, in wire form order.
+    pub const ALL: [TradeStatus; 7] = [
+        TradeStatus::Pending,
+        TradeStatus::Success,
+        TradeStatus::Failed,
+        TradeStatus::Closed,
+        TradeStatus::PartiallyRefunded,
+        TradeStatus::Refunded,
+        TradeStatus::Voided,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradeStatus::Pending => "pending",
+            TradeStatus::Success => "success",
+            TradeStatus::Failed => "failed",
+            TradeStatus::Closed => "closed",
+            TradeStatus::PartiallyRefunded => "partially_refunded",
+            TradeStatus::Refunded => "refunded",
+            TradeStatus::Voided => "voided",
+        }
+    }
+
+    /// The status of a wire name.
+    pub fn parse(name: &str) -> Option<TradeStatus> {
+        TradeStatus::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Whether a record may move from `self` to `next` (staying is allowed).
+    pub fn may_become(self, next: TradeStatus) -> bool {
+        use TradeStatus::*;
+        self == next
+            || matches!(
+                (self, next),
+                (Pending, Success | Failed | Closed)
+                    | (Success, PartiallyRefunded | Refunded | Voided)
+                    | (PartiallyRefunded, Refunded)
+            )
+    }
+
+    /// Whether the money moved: paid, whether or not later given back.
+    pub fn is_paid(self) -> bool {
+        matches!(
+            self,
+            TradeStatus::Success
+                | TradeStatus::PartiallyRefunded
+                | TradeStatus::Refunded
+                | TradeStatus::Voided
+        )
+    }
+}
+
+impl TradeKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradeKind::Sale => "sale",
+            TradeKind::Void => "void",
+            TradeKind::Refund => "refund",
+        }
+    }
+
+    /// The kind of a wire name.
+    pub fn parse(name: &str) -> Option<TradeKind> {
+        [TradeKind::Sale, TradeKind::Void, TradeKind::Refund]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
 }
 
 /// The customer's card of a card trade: never more than BIN + last four.
@@ -1149,29 +1265,72 @@ pub struct CardRef {
     pub bank_name: Option<String>,
 }
 
-/// One sale (消费 by card, or a scan-code payment).
+/// One trade record: a sale (消费 by card, or a scan-code payment), or a void
+/// or refund of one ([`TradeKind`]). The record as it stands now; every
+/// change to it (paid, closed, refunded, voided) gives it a new
+/// `change_seq`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trade {
+    /// 订单号: `T` + 20 digits for a sale, `V…` for a void, `R…` for a refund.
     pub trade_id: String,
+    pub kind: TradeKind,
+    /// A void or refund: the sale it gives back. `null` for a sale.
+    pub original_trade_id: Option<String>,
     pub channel: String,
+    /// A sale: what the customer paid. A void or refund: what was given back
+    /// (positive).
     pub amount: String,
-    /// The fee the platform took for this trade.
+    /// A sale: the fee the platform took. A void or refund: the fee returned
+    /// with it (positive).
     pub fee: String,
-    /// The rate (percent) the fee was computed with.
+    /// The rate (percent) the sale's fee was computed with.
     pub rate: String,
     pub status: TradeStatus,
-    /// Sum of refunds so far.
+    /// A sale: the sum of its refunds so far (a void gives back all of it
+    /// without counting here). `0.00` for a void or refund record.
     pub refunded_amount: String,
     pub terminal_sn: String,
-    /// 商户编号 the trade was routed under (normally the merchant's own).
+    /// 商户编号 the trade was routed under (normally the merchant's own): 15
+    /// characters, 3 acquirer, 4 region, 4 MCC (digits 8–11), 4 sequence.
     pub merchant_no: String,
     /// 商户名称 printed on the receipt for that merchant code.
     pub merchant_name: String,
     /// Card trades only.
     pub card: Option<CardRef>,
+    /// Scan-code trades only: an opaque token of the paying account, the same
+    /// for the same payer at the same merchant (no personal data).
+    pub payer: Option<String>,
     /// 参考号 (12 digits).
     pub reference_no: String,
+    /// 批次号 (6 digits).
+    pub batch_no: String,
+    /// 凭证号 (6 digits).
+    pub voucher_no: String,
+    /// 流水号 (14 digits).
+    pub log_no: String,
+    /// The business day (China time, `YYYY-MM-DD`) the record counts in.
+    pub business_date: String,
     pub created_at: String,
+    /// When the record last changed (equal to `created_at` until it does).
+    pub updated_at: String,
+    /// The record's place in the merchant's change feed: rises with every
+    /// change of any of the merchant's records.
+    pub change_seq: u64,
+}
+
+/// A page of `GET /v1/trades/changes`: the records that changed after
+/// `after`, in change order, each as it stands now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeChanges {
+    pub changes: Vec<Trade>,
+    /// The `change_seq` of the last record given (or `after` itself when the
+    /// page is empty): the next page's `after`.
+    pub next_after: u64,
+    /// Whether more changes are waiting after this page.
+    pub has_more: bool,
+    /// How many changed records are left after this page (an estimate:
+    /// records may change meanwhile).
+    pub remaining: u64,
 }
 
 /// The body of `POST /v1/trades/{trade_id}/refunds` (with an Idempotency-Key).
@@ -1195,11 +1354,32 @@ pub struct Refund {
     pub created_at: String,
 }
 
+/// The body of `POST /v1/trades/{trade_id}/void` (with an Idempotency-Key).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoidRequest {
+    /// At most 64 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The answer to a void and the body of `trade.voided`: the sale, now
+/// `voided`, and the void's own record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeVoided {
+    pub trade: Trade,
+    pub void: Trade,
+}
+
 /// The answer to a refund and the body of `trade.refunded`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TradeRefunded {
+    /// The sale, updated (`partially_refunded` or `refunded`).
     pub trade: Trade,
     pub refund: Refund,
+    /// The refund's own record (kind `refund`, `trade_id` the refund's id),
+    /// as the change feed carries it.
+    pub record: Trade,
 }
 
 // ---------------------------------------------------------------------------
@@ -1284,6 +1464,37 @@ pub mod sandbox {
     pub struct InjectedTrades {
         pub trades: Vec<Trade>,
         pub anomaly: Option<Anomaly>,
+    }
+
+    /// The body of `POST /sandbox/trades/seed`: give a merchant `count`
+    /// trades spread over the `days` business days before the sandbox's
+    /// today, drawn as the stream draws them (channels, amounts, cards,
+    /// payers, refunds and voids, closed scan codes), at once: for benches
+    /// and tests. No events are emitted; the change feed carries them all.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SeedTrades {
+        pub merchant_id: String,
+        /// 1..=2,000,000.
+        pub count: u32,
+        /// 1..=3,660 days, ending yesterday.
+        pub days: u32,
+        /// Settle the seeded days (default true).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub settle: Option<bool>,
+    }
+
+    /// The answer to `POST /sandbox/trades/seed`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct SeededTrades {
+        pub merchant_id: String,
+        /// Sale records made.
+        pub trades: u64,
+        /// Void and refund records made.
+        pub reversals: u64,
+        /// The merchant's latest `change_seq` after seeding.
+        pub last_change_seq: u64,
+        pub elapsed_ms: u64,
     }
 
     /// The body of `POST /sandbox/trades/stream`: start (or replace) the

@@ -12,6 +12,8 @@
 //! - [`routes`]: every route with its access rule, idempotency and body limit.
 //! - [`domain`]: the records and codes of onboarding, card BIN, terminals,
 //!   trades, refunds and settlements.
+//! - [`statement`]: the day's statement file (对账单): its lines, writer and
+//!   streaming reader.
 //! - [`agreement`]: the merchant agreement's canonical text, signing
 //!   envelope and record, and the offline check of a signed record.
 
@@ -21,6 +23,7 @@ pub mod domain;
 pub mod envelope;
 pub mod nonce;
 pub mod routes;
+pub mod statement;
 pub mod wire;
 
 pub use codes::PlatformCode;

@@ -238,6 +238,9 @@ pub struct Event {
 pub mod event_types {
     pub const TRADE_CREATED: &str = "trade.created";
     pub const TRADE_REFUNDED: &str = "trade.refunded";
+    /// A trade record changed status on its own (paid, failed, closed).
+    pub const TRADE_UPDATED: &str = "trade.updated";
+    pub const TRADE_VOIDED: &str = "trade.voided";
     pub const SETTLEMENT_READY: &str = "settlement.ready";
     pub const TERMINAL_BOUND: &str = "terminal.bound";
     pub const TERMINAL_UNBOUND: &str = "terminal.unbound";
@@ -251,6 +254,8 @@ pub mod event_types {
     pub const ALL: &[&str] = &[
         TRADE_CREATED,
         TRADE_REFUNDED,
+        TRADE_UPDATED,
+        TRADE_VOIDED,
         SETTLEMENT_READY,
         TERMINAL_BOUND,
         TERMINAL_UNBOUND,

@@ -364,6 +364,7 @@ pub fn catalogue() -> Vec<Code> {
         .iter()
         .flat_map(|m| m.iter().copied())
         .chain(crate::terminals::codes().copied())
+        .chain(crate::trades::codes().copied())
         .collect()
 }
 

@@ -16,6 +16,7 @@ pub mod platform;
 pub mod session;
 pub mod store;
 pub mod terminals;
+pub mod trades;
 pub mod validate;
 
 mod core;

@@ -164,6 +164,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: Up::Sql(crate::onboarding::store::MIGRATION),
         sample: crate::onboarding::store::SAMPLE,
     },
+    // 5
+    Migration {
+        name: "trades: the trade records, the change feed's cursor",
+        up: Up::Sql(crate::trades::store::MIGRATION),
+        sample: crate::trades::store::SAMPLE,
+    },
 ];
 
 /// The schema version this code writes: the number of migrations.
