@@ -3,9 +3,11 @@
 //! settlement reconciliation against the statement file; exports; voids and
 //! refunds.
 //!
+//! - [`api`]: the platform calls and the wire-to-app mapping.
 //! - [`model`]: the records the app sees.
 //! - [`store`]: the tables (one migration) and the row reader.
 
+pub mod api;
 pub mod model;
 pub mod store;
 
