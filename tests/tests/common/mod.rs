@@ -3,6 +3,8 @@
 //! controls and sign-in by SMS code.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
