@@ -9,6 +9,7 @@ mod photo;
 mod qr;
 mod sandbox;
 mod tools;
+mod voice;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,8 @@ enum Command {
     Money(tools::MoneyCommand),
     /// The error-code catalogue.
     Errors(tools::ErrorsArgs),
+    /// What the phone says for a trade: the text, then its clips.
+    Voice(voice::Args),
     /// Photos: check one as the app receives it, or write what would be uploaded.
     #[command(subcommand)]
     Photo(photo::PhotoCommand),
@@ -73,6 +76,10 @@ fn main() {
         Command::Errors(args) => {
             quiet_on_closed_pipe();
             tools::errors(args)
+        }
+        Command::Voice(args) => {
+            quiet_on_closed_pipe();
+            voice::run(args)
         }
         Command::Photo(cmd) => {
             quiet_on_closed_pipe();

@@ -237,7 +237,7 @@ pub fn errors(args: ErrorsArgs) -> i32 {
 /// Prints each problem's code on its own line (stdout) and its message
 /// (stderr); an error without problems prints its own code. Returns the
 /// exit status of an invalid value.
-fn print_problems(e: &Error) -> i32 {
+pub fn print_problems(e: &Error) -> i32 {
     if e.problems.is_empty() {
         println!("{}", e.code);
         eprintln!("{}", message_of(&e.code));

@@ -365,6 +365,7 @@ pub fn catalogue() -> Vec<Code> {
         .flat_map(|m| m.iter().copied())
         .chain(crate::terminals::codes().copied())
         .chain(crate::trades::codes().copied())
+        .chain(crate::alerts::codes().copied())
         .collect()
 }
 

@@ -7,6 +7,7 @@
 
 uniffi::setup_scaffolding!("merchant_core");
 
+pub mod alerts;
 pub mod error;
 pub mod findings;
 pub mod media;

@@ -360,7 +360,7 @@ fn upper_reading(fen: u64) -> String {
 /// The spoken reading of an amount in fen: the yuan as a number (零 for
 /// none), then 点 and the decimals without their trailing zeros, then 元:
 /// 八百五十元, 二万点零八元, 零点五元.
-fn spoken_reading(fen: u64) -> String {
+pub(crate) fn spoken_reading(fen: u64) -> String {
     let (yuan, jiao, fen) = (fen / 100, (fen / 10 % 10) as usize, (fen % 10) as usize);
     let mut out = read_integer(yuan, &SPOKEN_DIGITS, &SPOKEN_UNITS, true);
     if jiao != 0 || fen != 0 {
