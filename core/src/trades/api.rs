@@ -15,11 +15,11 @@
 pub mod refunds {
     use merchant_contract::domain::{self, routes};
 
-    use crate::trades::model::{Trade, TradeKind, TradeStatus};
     use crate::error::{Error, Result};
     use crate::money::{Amount, Channel};
     use crate::platform::{Call, RESPONSE_MALFORMED};
     use crate::session::SessionState;
+    use crate::trades::model::{Trade, TradeKind, TradeStatus};
 
     fn malformed(what: &str) -> Error {
         Error::new(&RESPONSE_MALFORMED).detail(format!("trade record: {what}"))

@@ -95,19 +95,14 @@ mod refunds_ffi {
         /// Sends again every refund or void still sending (its answer was lost
         /// or the app stopped), each with its first idempotency key, so nothing
         /// is refunded twice. Call it after sign-in or when the network is back.
-        pub async fn resume_pending_refunds(
-            &self,
-        ) -> Result<Vec<PendingRefund>, MerchantError> {
+        pub async fn resume_pending_refunds(&self) -> Result<Vec<PendingRefund>, MerchantError> {
             let state = self.session_state();
             self.run(async move { refund::resume(state).await }).await
         }
 
         /// The platform's settlement of business day `date` (`YYYY-MM-DD`,
         /// China time), fetched and kept.
-        pub async fn settlement(
-            &self,
-            date: String,
-        ) -> Result<Settlement, MerchantError> {
+        pub async fn settlement(&self, date: String) -> Result<Settlement, MerchantError> {
             let state = self.session_state();
             self.run(async move { settlement::fetch(state, date).await })
                 .await
@@ -118,10 +113,7 @@ mod refunds_ffi {
         /// (replacing an earlier one) and records a protection finding on a
         /// discrepancy (`settlement.shortfall`, `settlement.mismatch`). A
         /// malformed statement is refused whole (`statement.malformed`).
-        pub async fn reconcile_day(
-            &self,
-            date: String,
-        ) -> Result<Reconciliation, MerchantError> {
+        pub async fn reconcile_day(&self, date: String) -> Result<Reconciliation, MerchantError> {
             let state = self.session_state();
             self.run(async move { settlement::reconcile(state, date).await })
                 .await

@@ -667,3 +667,451 @@ pub async fn read(state: Arc<SessionState>, date: String) -> Result<Option<Recon
     let store = state.merchant_store().await?;
     store.db().read(|c| stored(c, &date))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Db;
+    use merchant_contract::statement::{StatementLine, StatementTotal};
+
+    const DAY: &str = "2025-06-01";
+
+    fn db() -> (tempfile::TempDir, Db) {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Db::open(&tmp.path().join("m.db")).unwrap();
+        (tmp, db)
+    }
+
+    /// One phone record: (trade id, kind, original, channel, amount fen, fee
+    /// fen, status, business day).
+    type Row = (
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        i64,
+        i64,
+        &'static str,
+        &'static str,
+    );
+
+    /// A day with card and scan sales, a sale voided the same day (and its
+    /// void), a partial refund, a whole refund, a refund of the day before's
+    /// sale, and records the statement does not count.
+    const ROWS: &[Row] = &[
+        (
+            "T01",
+            "sale",
+            None,
+            "wechat",
+            10_000,
+            38,
+            "partially_refunded",
+            DAY,
+        ),
+        (
+            "T02",
+            "sale",
+            None,
+            "credit_card",
+            128_000,
+            768,
+            "success",
+            DAY,
+        ),
+        (
+            "T03",
+            "sale",
+            None,
+            "debit_card",
+            50_000,
+            300,
+            "voided",
+            DAY,
+        ),
+        (
+            "V03",
+            "void",
+            Some("T03"),
+            "debit_card",
+            50_000,
+            300,
+            "success",
+            DAY,
+        ),
+        ("T04", "sale", None, "alipay", 20_000, 76, "refunded", DAY),
+        (
+            "R01",
+            "refund",
+            Some("T01"),
+            "wechat",
+            3_000,
+            11,
+            "success",
+            DAY,
+        ),
+        (
+            "R04",
+            "refund",
+            Some("T04"),
+            "alipay",
+            20_000,
+            76,
+            "success",
+            DAY,
+        ),
+        (
+            "R00",
+            "refund",
+            Some("T00"),
+            "wechat",
+            5_001,
+            19,
+            "success",
+            DAY,
+        ),
+        ("T05", "sale", None, "wechat", 9_999, 38, "pending", DAY),
+        ("T06", "sale", None, "unionpay_qr", 1_234, 5, "closed", DAY),
+        ("T07", "sale", None, "credit_card", 7_777, 47, "failed", DAY),
+        (
+            "T00",
+            "sale",
+            None,
+            "wechat",
+            8_000,
+            30,
+            "partially_refunded",
+            "2025-05-31",
+        ),
+    ];
+
+    /// The same day worked out by hand, to the fen.
+    const EXPECTED_FEN: i64 = (10_000 - 38) + (128_000 - 768) + (20_000 - 76) // sales kept
+        - (3_000 - 11) - (20_000 - 76) - (5_001 - 19); // refunds, fees returned
+
+    fn insert(c: &Connection, rows: &[Row]) {
+        for (i, (id, kind, original, channel, amount, fee, status, day)) in rows.iter().enumerate()
+        {
+            let refunded = match *id {
+                "T01" => 3_000,
+                "T04" => 20_000,
+                "T00" => 5_001,
+                _ => 0,
+            };
+            c.execute(
+                "INSERT INTO trade (trade_id, kind, original_trade_id, channel, amount, fee, rate,
+                                    status, refunded, terminal_sn, merchant_no, merchant_name,
+                                    reference_no, batch_no, voucher_no, log_no, business_date,
+                                    created_at, updated_at, change_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, '0.38', ?7, ?8, 'LKLA800123455',
+                         '822290058120001', '老王便利店', '601234567890', '000001', '000017',
+                         '20250601000017', ?9, 1748741400000, 1748741400000, ?10)",
+                params![
+                    id,
+                    kind,
+                    original,
+                    channel,
+                    amount,
+                    fee,
+                    status,
+                    refunded,
+                    day,
+                    i as i64 + 1
+                ],
+            )
+            .unwrap();
+        }
+    }
+
+    fn line(
+        id: &str,
+        kind: &str,
+        original: Option<&str>,
+        channel: &str,
+        amount: i64,
+        fee: i64,
+    ) -> StatementLine {
+        StatementLine {
+            log_no: "20250601000001".into(),
+            reference_no: "601234567890".into(),
+            trade_id: id.into(),
+            original_trade_id: original.map(str::to_owned),
+            terminal_sn: "LKLA800123455".into(),
+            channel: channel.into(),
+            kind: kind.into(),
+            amount_fen: amount,
+            fee_fen: fee,
+            card: None,
+            time: "2025-06-01T09:30:00+08:00".into(),
+        }
+    }
+
+    /// The statement the platform would write for the day's listed rows.
+    fn statement_lines() -> Vec<StatementLine> {
+        ROWS.iter()
+            .filter(|r| r.7 == DAY && !matches!(r.6, "pending" | "closed" | "failed"))
+            .map(|r| line(r.0, r.1, r.2, r.3, r.4, r.5))
+            .collect()
+    }
+
+    fn file(lines: &[StatementLine]) -> (Vec<u8>, StatementTotal) {
+        let mut out = String::new();
+        statement::write_header(&mut out);
+        let mut t = StatementTotal::default();
+        for l in lines {
+            statement::write_line(&mut out, l);
+            t.add(l);
+        }
+        statement::write_total(&mut out, &t);
+        (out.into_bytes(), t)
+    }
+
+    fn settlement(net_fen: i64, settled_fen: i64) -> Settlement {
+        Settlement {
+            date: DAY.into(),
+            trade_count: 5,
+            refund_count: 3,
+            gross_amount: Amount::from_fen(208_000).unwrap(),
+            fee_amount: Amount::from_fen(1_076).unwrap(),
+            fee_is_credit: false,
+            refund_amount: Amount::from_fen(28_001).unwrap(),
+            net_amount: Amount::from_fen(net_fen).unwrap(),
+            settled_amount: Amount::from_fen(settled_fen).unwrap(),
+            account_masked: Some("622202*********0017".into()),
+            settled_at_ms: 1_748_826_000_000,
+        }
+    }
+
+    fn finding_count(c: &Connection) -> i64 {
+        c.query_row("SELECT count(*) FROM finding", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_expected_settlement_is_the_statements_net_to_the_fen() {
+        let (_t, db) = db();
+        db.write(|c| {
+            insert(c, ROWS);
+            Ok(())
+        })
+        .unwrap();
+        let rows = db.read(|c| phone_rows(c, DAY)).unwrap();
+        assert_eq!(rows.len(), 11, "the day's records only");
+        assert_eq!(expected_fen(&rows), EXPECTED_FEN);
+        assert_eq!(EXPECTED_FEN, 129_223);
+        // The statement's own definition gives the same figure.
+        let (_, total) = file(&statement_lines());
+        assert_eq!(total.net_fen, EXPECTED_FEN);
+
+        let s = settlement(EXPECTED_FEN, EXPECTED_FEN);
+        let (bytes, _) = file(&statement_lines());
+        let r = db.write(|c| reconcile_in(c, DAY, &s, &bytes)).unwrap();
+        assert_eq!(r.status, ReconciliationStatus::Matched, "{r:?}");
+        assert_eq!(r.expected.to_string(), "1292.23");
+        assert_eq!(r.statement_net, r.expected);
+        assert!(r.shortfall.is_zero() && r.surplus.is_zero());
+        assert_eq!(r.statement_lines, 8);
+        assert!(r.only_on_phone.is_empty() && r.only_in_statement.is_empty());
+        assert_eq!(
+            db.read(|c| Ok(finding_count(c))).unwrap(),
+            0,
+            "no finding when it matches"
+        );
+        let mut back = db.read(|c| stored(c, DAY)).unwrap().unwrap();
+        back.reconciled_at_ms = r.reconciled_at_ms;
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn each_difference_lands_in_its_list_and_a_shortfall_is_found_once() {
+        let (_t, db) = db();
+        db.write(|c| {
+            insert(c, ROWS);
+            Ok(())
+        })
+        .unwrap();
+        let mut lines = statement_lines();
+        lines.retain(|l| l.trade_id != "T02"); // only on the phone
+        lines.push(line("T99", "sale", None, "wechat", 4_200, 16)); // only in the statement
+        for l in &mut lines {
+            match l.trade_id.as_str() {
+                "T04" => l.amount_fen = 19_999, // amount mismatch
+                "R01" => l.fee_fen = 12,        // fee mismatch
+                _ => {}
+            }
+        }
+        // A record the phone does not count yet (still pending) is only in
+        // the statement too.
+        lines.push(line("T05", "sale", None, "wechat", 9_999, 38));
+        let (bytes, total) = file(&lines);
+        // The platform settled 1.00 yuan short of the statement's net.
+        let s = settlement(total.net_fen, total.net_fen - 100);
+        let r = db.write(|c| reconcile_in(c, DAY, &s, &bytes)).unwrap();
+
+        assert_eq!(r.status, ReconciliationStatus::Discrepancy);
+        let ids =
+            |l: &[ReconciliationItem]| l.iter().map(|i| i.trade_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&r.only_on_phone), ["T02"]);
+        assert_eq!(
+            r.only_on_phone[0].phone_amount,
+            Some(Amount::from_fen(128_000).unwrap())
+        );
+        assert_eq!(r.only_on_phone[0].statement_amount, None);
+        assert_eq!(ids(&r.only_in_statement), ["T99", "T05"]);
+        assert_eq!(r.only_in_statement[0].phone_amount, None);
+        assert_eq!(
+            r.only_in_statement[0].statement_fee,
+            Some(Amount::from_fen(16).unwrap())
+        );
+        assert_eq!(ids(&r.amount_mismatches), ["T04"]);
+        assert_eq!(
+            r.amount_mismatches[0].statement_amount,
+            Some(Amount::from_fen(19_999).unwrap())
+        );
+        assert_eq!(
+            r.amount_mismatches[0].phone_amount,
+            Some(Amount::from_fen(20_000).unwrap())
+        );
+        assert_eq!(ids(&r.fee_mismatches), ["R01"]);
+        assert_eq!(r.fee_mismatches[0].kind, TradeKind::Refund);
+        assert_eq!(r.expected.to_fen(), EXPECTED_FEN);
+        assert_eq!(r.settled.to_fen(), total.net_fen - 100);
+        assert_eq!(r.shortfall.to_fen(), EXPECTED_FEN - (total.net_fen - 100));
+        assert_eq!(r.statement_net.to_fen(), total.net_fen);
+
+        let open = db.read(|c| findings::list(c, false, Lang::Zh)).unwrap();
+        let codes: Vec<_> = open.iter().map(|f| f.code.as_str()).collect();
+        assert!(
+            codes.contains(&FINDING_SHORTFALL) && codes.contains(&FINDING_MISMATCH),
+            "{codes:?}"
+        );
+        assert!(open.iter().all(|f| f.subject == DAY));
+        let short = open.iter().find(|f| f.code == FINDING_SHORTFALL).unwrap();
+        assert!(
+            short.message.contains(&format!("少付 {} 元", r.shortfall)),
+            "{}",
+            short.message
+        );
+
+        // Reconciled again: the stored result is replaced, not added to, and
+        // the open findings are not recorded twice.
+        let again = db.write(|c| reconcile_in(c, DAY, &s, &bytes)).unwrap();
+        assert_eq!(db.read(|c| Ok(finding_count(c))).unwrap(), 2);
+        let items: i64 = db
+            .read(
+                |c| Ok(c.query_row("SELECT count(*) FROM reconciliation_item", [], |r| r.get(0))?),
+            )
+            .unwrap();
+        assert_eq!(items, 5);
+        let mut back = db.read(|c| stored(c, DAY)).unwrap().unwrap();
+        back.reconciled_at_ms = again.reconciled_at_ms;
+        assert_eq!(back, again);
+        assert_eq!(db.read(|c| stored(c, "2025-06-02")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_malformed_statement_is_refused_whole_and_nothing_is_kept() {
+        let (_t, db) = db();
+        db.write(|c| {
+            insert(c, ROWS);
+            Ok(())
+        })
+        .unwrap();
+        let (good, total) = file(&statement_lines());
+        let s = settlement(total.net_fen, total.net_fen - 100);
+        let text = String::from_utf8(good).unwrap();
+        let broken = [
+            // The closing line does not add up.
+            (
+                text.replace(",128000,768,", ",128001,768,"),
+                "statement.total_mismatch",
+            ),
+            // A card number beyond BIN and last four.
+            (
+                text.replace(
+                    "T02,,LKLA800123455,credit_card,sale,128000,768,,,",
+                    "T02,,LKLA800123455,credit_card,sale,128000,768,6228480000000017,0017,",
+                ),
+                "statement.line_invalid",
+            ),
+            (
+                text.lines()
+                    .filter(|l| !l.starts_with("TOTAL"))
+                    .map(|l| format!("{l}\n"))
+                    .collect(),
+                "statement.total_missing",
+            ),
+            ("not a statement\n".to_owned(), "statement.header"),
+        ];
+        for (bytes, code) in broken {
+            let e = db
+                .write(|c| reconcile_in(c, DAY, &s, bytes.as_bytes()))
+                .unwrap_err();
+            assert!(e.is(&STATEMENT_MALFORMED), "{e:?}");
+            assert!(
+                e.detail.as_deref().unwrap_or("").starts_with(code),
+                "{code}: {e:?}"
+            );
+            assert!(e.message.as_deref().unwrap_or("").contains(code));
+        }
+        let count = |table: &str| -> i64 {
+            db.read(
+                |c| Ok(c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?),
+            )
+            .unwrap()
+        };
+        for table in [
+            "reconciliation",
+            "reconciliation_item",
+            "settlement",
+            "finding",
+        ] {
+            assert_eq!(count(table), 0, "{table}");
+        }
+    }
+
+    #[test]
+    fn dates_and_settlement_answers_are_checked() {
+        assert!(check_date("2025-06-01").is_ok());
+        for bad in [
+            "2025-6-1",
+            "2025-02-30",
+            "20250601",
+            "",
+            "2025-06-01 ",
+            "../../x",
+        ] {
+            assert!(
+                check_date(bad).unwrap_err().is(&SETTLEMENT_DATE_INVALID),
+                "{bad}"
+            );
+        }
+        let wire = domain::Settlement {
+            date: DAY.into(),
+            trade_count: 42,
+            refund_count: 1,
+            gross_amount: "3855.40".into(),
+            fee_amount: "-0.40".into(),
+            refund_amount: "30.00".into(),
+            net_amount: "3825.80".into(),
+            settled_amount: "3825.80".into(),
+            account_masked: None,
+            settled_at: "2025-06-02T09:00:00+08:00".into(),
+        };
+        let s = settlement_from_wire(wire.clone(), DAY).unwrap();
+        assert!(s.fee_is_credit);
+        assert_eq!(s.fee_amount.to_string(), "0.40");
+        assert_eq!(fee_fen(&s), -40);
+        assert_eq!(s.settled_at_ms, 1_748_826_000_000);
+        assert!(settlement_from_wire(wire.clone(), "2025-06-02").is_err());
+        let bad = domain::Settlement {
+            net_amount: "lots".into(),
+            ..wire
+        };
+        assert!(
+            settlement_from_wire(bad, DAY)
+                .unwrap_err()
+                .is(&RESPONSE_MALFORMED)
+        );
+    }
+}
