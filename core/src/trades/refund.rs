@@ -477,7 +477,11 @@ fn keep<T>(
             put_records(tx, &records(done))?;
             mark_done(tx, intent, record_id(done))
         }),
-        Err(e) if is_final(e) => store.db().write(|tx| mark_failed(tx, intent, &e.code)),
+        // A refusal, or an answer that came but could not be read (its key
+        // is gone with it): not sent again.
+        Err(e) if is_final(e) || e.is(&crate::platform::RESPONSE_MALFORMED) => {
+            store.db().write(|tx| mark_failed(tx, intent, &e.code))
+        }
         Err(_) => Ok(()),
     }
 }
@@ -490,10 +494,7 @@ async fn send_refund(
     amount: Amount,
     reason: Option<String>,
 ) -> Result<Outcome> {
-    let body = domain::RefundRequest {
-        amount: amount.to_string(),
-        reason,
-    };
+    let body = refund_body(amount, reason);
     let answer = api::refund(&state, &intent, &trade_id, &body).await;
     let outcome = answer.and_then(|a| {
         Ok(RefundOutcome {
@@ -541,6 +542,15 @@ fn body_bytes<T: serde::Serialize>(body: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(body).map_err(|e| Error::new(&crate::error::INTERNAL).detail(e.to_string()))
 }
 
+/// The body of a refund request (the same bytes whenever it is sent, so
+/// the keyed write keeps its key).
+fn refund_body(amount: Amount, reason: Option<String>) -> domain::RefundRequest {
+    domain::RefundRequest {
+        amount: amount.to_string(),
+        reason,
+    }
+}
+
 /// Refunds `amount` of sale `trade_id` (see the module docs).
 pub async fn refund(
     state: Arc<SessionState>,
@@ -555,10 +565,7 @@ pub async fn refund(
     let i = intent.clone();
     let out = single_flight(store.db().path(), &intent, move || {
         async move {
-            let body = body_bytes(&domain::RefundRequest {
-                amount: amount.to_string(),
-                reason: reason.clone(),
-            })?;
+            let body = body_bytes(&refund_body(amount, reason.clone()))?;
             s.db().read(|c| check_refund(c, &trade_id, amount, &i))?;
             // The key first, then the request: a request marked sending
             // always has its key (see `resume`).
@@ -639,16 +646,10 @@ struct Sending {
     reason: Option<String>,
 }
 
-/// Sends again every request still `sending` (its answer was lost, or the
-/// app stopped before it came), each with the key it was first sent with:
-/// the platform answers with the first refund, never a second one. A
-/// request whose key is gone had its final answer, but the app stopped
-/// before keeping it: it is marked failed with `refund.outcome_unknown`
-/// (never sent again with a new key); the next sync shows what happened.
-/// Gives the requests afterwards ([`list`]); one that failed again on the
-/// network stays sending.
-pub async fn resume(state: Arc<SessionState>) -> Result<Vec<PendingRefund>> {
-    let store = state.merchant_store().await?;
+/// The requests to send again (see [`resume`]): every one still sending
+/// whose key is kept; one whose key is gone is marked failed with
+/// `refund.outcome_unknown` instead.
+fn to_resend(store: &MerchantStore) -> Result<Vec<Sending>> {
     let waiting: Vec<Sending> = store.db().read(|c| {
         let mut stmt = c.prepare(
             "SELECT intent, kind, trade_id, amount, reason FROM trade_refund_request
@@ -681,14 +682,31 @@ pub async fn resume(state: Arc<SessionState>) -> Result<Vec<PendingRefund>> {
         }
         Ok(out)
     })?;
-    let keyed: Vec<String> = pending::pending_intents(&store)?;
+    let keyed: Vec<String> = pending::pending_intents(store)?;
+    let mut out = Vec::new();
     for w in waiting {
-        if !keyed.contains(&w.intent) {
+        if keyed.contains(&w.intent) {
+            out.push(w);
+        } else {
             store
                 .db()
                 .write(|tx| mark_failed(tx, &w.intent, REFUND_OUTCOME_UNKNOWN.code))?;
-            continue;
         }
+    }
+    Ok(out)
+}
+
+/// Sends again every request still `sending` (its answer was lost, or the
+/// app stopped before it came), each with the key it was first sent with:
+/// the platform answers with the first refund, never a second one. A
+/// request whose key is gone had its final answer, but the app stopped
+/// before keeping it: it is marked failed with `refund.outcome_unknown`
+/// (never sent again with a new key); the next sync shows what happened.
+/// Gives the requests afterwards ([`list`]); one that failed again on the
+/// network stays sending.
+pub async fn resume(state: Arc<SessionState>) -> Result<Vec<PendingRefund>> {
+    let store = state.merchant_store().await?;
+    for w in to_resend(&store)? {
         let (st, s, i) = (state.clone(), store.clone(), w.intent.clone());
         let sent = single_flight(store.db().path(), &w.intent, move || match w.kind {
             RefundKind::Refund => send_refund(st, s, i, w.trade_id, w.amount, w.reason).boxed(),
@@ -1013,5 +1031,77 @@ mod tests {
         assert!(again.is_ok());
         assert_eq!(made.load(Ordering::SeqCst), 2);
         assert!(!flights().lock().unwrap().keys().any(|k| k.0 == scope));
+    }
+}
+
+#[cfg(test)]
+mod restart_tests {
+    use super::*;
+    use crate::store::{FileSecretStore, SecretStore, open_merchant};
+
+    fn open(dir: &std::path::Path) -> MerchantStore {
+        let secrets: Arc<dyn SecretStore> =
+            FileSecretStore::new(dir.join("keys").to_string_lossy().into_owned()).unwrap();
+        open_merchant(&dir.join("data"), "M100", &secrets).unwrap()
+    }
+
+    /// A refund is marked sending with its key kept, as `refund` leaves it
+    /// when the answer is lost; gives the key.
+    fn lost(store: &MerchantStore, trade_id: &str, amount: &str, reason: Option<&str>) -> String {
+        let amount = Amount::parse(amount).unwrap();
+        let intent = refund_intent(trade_id, amount, reason);
+        let body = body_bytes(&refund_body(amount, reason.map(str::to_owned))).unwrap();
+        let key = pending::key_for(store, &intent, &body).unwrap();
+        store
+            .db()
+            .write(|tx| {
+                mark_sending(tx, &intent, RefundKind::Refund, trade_id, amount, reason)?;
+                // Tapped again while waiting: still one request.
+                mark_sending(tx, &intent, RefundKind::Refund, trade_id, amount, reason)
+            })
+            .unwrap();
+        key
+    }
+
+    #[test]
+    fn after_a_restart_a_lost_refund_is_sent_again_with_its_first_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = open(tmp.path());
+        let key = lost(&store, "T1", "30", Some("顾客退货"));
+        let gone = lost(&store, "T2", "5.50", None);
+        // T2's answer came and its key went, but the app stopped before
+        // keeping the outcome.
+        pending::settle(
+            &store,
+            &refund_intent("T2", Amount::parse("5.50").unwrap(), None),
+        )
+        .unwrap();
+        assert!(!gone.is_empty());
+        store.db().close();
+        drop(store);
+
+        let store = open(tmp.path());
+        let again = to_resend(&store).unwrap();
+        assert_eq!(
+            again.len(),
+            1,
+            "one request per intent, and T2 is not sent again"
+        );
+        let w = &again[0];
+        assert_eq!((w.trade_id.as_str(), w.kind), ("T1", RefundKind::Refund));
+        // The body is rebuilt byte for byte, so the keyed write finds its
+        // first key: the platform replays the first refund.
+        let body = body_bytes(&refund_body(w.amount, w.reason.clone())).unwrap();
+        assert_eq!(pending::key_for(&store, &w.intent, &body).unwrap(), key);
+
+        let listed = store.db().read(list).unwrap();
+        assert_eq!(listed.len(), 2);
+        let t2 = listed.iter().find(|p| p.trade_id == "T2").unwrap();
+        assert_eq!(t2.state, RefundState::Failed);
+        assert_eq!(t2.error_code.as_deref(), Some(REFUND_OUTCOME_UNKNOWN.code));
+        let t1 = listed.iter().find(|p| p.trade_id == "T1").unwrap();
+        assert_eq!(t1.state, RefundState::Sending);
+        assert_eq!(t1.amount.to_string(), "30.00");
+        assert_eq!(t1.reason.as_deref(), Some("顾客退货"));
     }
 }

@@ -229,6 +229,50 @@ pub fn put_settlement(conn: &Connection, s: &Settlement) -> Result<()> {
     Ok(())
 }
 
+/// The kept settlement of `date`, if any.
+pub fn stored_settlement(conn: &Connection, date: &str) -> Result<Option<Settlement>> {
+    type Row = (i64, i64, i64, i64, i64, i64, i64, Option<String>, i64);
+    let row: Option<Row> = conn
+        .query_row(
+            "SELECT trade_count, refund_count, gross_amount, fee_amount, refund_amount,
+                    net_amount, settled_amount, account_masked, settled_at
+             FROM settlement WHERE date = ?1",
+            [date],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((trades, refunds, gross, fee, refund, net, settled, account, at)) = row else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str| Error::new(&CORRUPT).detail(format!("settlement: {what}"));
+    let fen = |v: i64, what: &str| Amount::from_fen(v).map_err(|_| corrupt(what));
+    Ok(Some(Settlement {
+        date: date.to_owned(),
+        trade_count: u32::try_from(trades).map_err(|_| corrupt("trade_count"))?,
+        refund_count: u32::try_from(refunds).map_err(|_| corrupt("refund_count"))?,
+        gross_amount: fen(gross, "gross_amount")?,
+        fee_amount: fen(fee.abs(), "fee_amount")?,
+        fee_is_credit: fee < 0,
+        refund_amount: fen(refund, "refund_amount")?,
+        net_amount: fen(net, "net_amount")?,
+        settled_amount: fen(settled, "settled_amount")?,
+        account_masked: account,
+        settled_at_ms: at,
+    }))
+}
+
 // ---------------------------------------------------------------------------
 // The phone's side
 // ---------------------------------------------------------------------------
@@ -642,11 +686,21 @@ pub fn stored(conn: &Connection, date: &str) -> Result<Option<Reconciliation>> {
 // With the platform
 // ---------------------------------------------------------------------------
 
-/// Fetches the settlement of `date` and keeps it.
+/// Fetches the settlement of `date` and keeps it. Offline, the kept copy
+/// (a day's settlement never changes once made), else the network error.
 pub async fn fetch(state: Arc<SessionState>, date: String) -> Result<Settlement> {
     check_date(&date)?;
     let store = state.merchant_store().await?;
-    let s = settlement_from_wire(api::settlement(&state, &date).await?, &date)?;
+    let answer = match api::settlement(&state, &date).await {
+        Err(e) if e.kind == crate::error::ErrorKind::Network => {
+            return match store.db().read(|c| stored_settlement(c, &date))? {
+                Some(kept) => Ok(kept),
+                None => Err(e),
+            };
+        }
+        other => other?,
+    };
+    let s = settlement_from_wire(answer, &date)?;
     store.db().write(|tx| put_settlement(tx, &s))?;
     Ok(s)
 }
@@ -920,6 +974,12 @@ mod tests {
         let mut back = db.read(|c| stored(c, DAY)).unwrap().unwrap();
         back.reconciled_at_ms = r.reconciled_at_ms;
         assert_eq!(back, r);
+        // The settlement is kept with it, for offline reading.
+        assert_eq!(db.read(|c| stored_settlement(c, DAY)).unwrap(), Some(s));
+        assert_eq!(
+            db.read(|c| stored_settlement(c, "2025-06-02")).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -1102,6 +1162,12 @@ mod tests {
         assert!(s.fee_is_credit);
         assert_eq!(s.fee_amount.to_string(), "0.40");
         assert_eq!(fee_fen(&s), -40);
+        let (_t, db) = db();
+        db.write(|c| put_settlement(c, &s)).unwrap();
+        assert_eq!(
+            db.read(|c| stored_settlement(c, DAY)).unwrap(),
+            Some(s.clone())
+        );
         assert_eq!(s.settled_at_ms, 1_748_826_000_000);
         assert!(settlement_from_wire(wire.clone(), "2025-06-02").is_err());
         let bad = domain::Settlement {
