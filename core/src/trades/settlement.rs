@@ -952,6 +952,20 @@ mod tests {
         let rows = db.read(|c| phone_rows(c, DAY)).unwrap();
         assert_eq!(rows.len(), 11, "the day's records only");
         assert_eq!(expected_fen(&rows), EXPECTED_FEN);
+        let plan: Vec<String> = db
+            .read(|c| {
+                let mut stmt = c.prepare(
+                    "EXPLAIN QUERY PLAN SELECT trade_id, kind, status, amount, fee FROM trade
+                     WHERE business_date = ?1",
+                )?;
+                let rows = stmt.query_map([DAY], |r| r.get::<_, String>(3))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.contains("trade_business_date")),
+            "the day's records are read through their index: {plan:?}"
+        );
         assert_eq!(EXPECTED_FEN, 129_223);
         // The statement's own definition gives the same figure.
         let (_, total) = file(&statement_lines());
