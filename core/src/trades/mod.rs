@@ -6,10 +6,15 @@
 //! - [`api`]: the platform calls and the wire-to-app mapping.
 //! - [`model`]: the records the app sees.
 //! - [`store`]: the tables (one migration) and the row reader.
+//! - [`refund`]: refunds and voids, checked on the phone, sent once.
+//! - [`settlement`]: a day's settlement, its statement, reconciliation.
 
 pub mod api;
 pub mod model;
 pub mod store;
+// Refunds, voids, settlements and reconciliation.
+pub mod refund;
+pub mod settlement;
 
 use crate::error::Code;
 
@@ -18,4 +23,110 @@ pub use model::{Trade, TradeKind, TradeStatus};
 /// Every code of the trades capability, for the catalogue.
 pub fn codes() -> impl Iterator<Item = &'static Code> {
     std::iter::empty()
+        .chain(refund::CODES)
+        .chain(settlement::CODES)
+}
+
+// ---------------------------------------------------------------------------
+// Refunds, voids, settlements and reconciliation
+// ---------------------------------------------------------------------------
+
+pub use refund::{PendingRefund, RefundKind, RefundOutcome, RefundState, VoidOutcome};
+pub use settlement::{Reconciliation, ReconciliationItem, ReconciliationStatus, Settlement};
+
+/// The exported calls of refunds, voids, settlements and reconciliation
+/// (their own module, so their imports stay apart).
+mod refunds_ffi {
+    use super::refund::{self, PendingRefund, RefundOutcome, VoidOutcome};
+    use super::settlement::{self, Reconciliation, Settlement};
+    use crate::MerchantCore;
+    use crate::error::MerchantError;
+    use crate::money::Amount;
+
+    #[uniffi::export]
+    impl MerchantCore {
+        /// Refunds `amount` of sale `trade_id` (退货), whole or in part, with an
+        /// optional `reason` (at most 64 characters). Checked on the phone
+        /// first, before any call: the trade must be on the phone
+        /// (`refund.unknown_trade`), a paid sale (`refund.not_refundable`),
+        /// `amount` above zero (`refund.zero`) and within what is left after
+        /// refunds made and in flight (`refund.above_refundable`). Sent once: a
+        /// double tap joins the first call, and a call whose answer was lost is
+        /// sent again with the same idempotency key (here, or by
+        /// `resume_pending_refunds` after a restart). The platform's own
+        /// refusals come back as `Platform` errors (`refund.*`). Gives the
+        /// sale, updated, and the refund's own record, both kept on the phone.
+        pub async fn refund_trade(
+            &self,
+            trade_id: String,
+            amount: Amount,
+            reason: Option<String>,
+        ) -> Result<RefundOutcome, MerchantError> {
+            let state = self.session_state();
+            self.run(async move { refund::refund(state, trade_id, amount, reason).await })
+                .await
+        }
+
+        /// Voids card sale `trade_id` whole (撤销): a card sale of today's
+        /// business day (China time), paid, nothing refunded (`void.card_only`,
+        /// `void.not_today`, `void.not_allowed`, checked before any call; the
+        /// platform's `void.*` as `Platform` errors). Sent once, as refunds are.
+        pub async fn void_trade(
+            &self,
+            trade_id: String,
+            reason: Option<String>,
+        ) -> Result<VoidOutcome, MerchantError> {
+            let state = self.session_state();
+            self.run(async move { refund::void(state, trade_id, reason).await })
+                .await
+        }
+
+        /// The refunds and voids asked for from this phone: those still sending
+        /// first, then the newest (at most 500). Offline.
+        pub async fn pending_refunds(&self) -> Result<Vec<PendingRefund>, MerchantError> {
+            let state = self.session_state();
+            self.run(async move {
+                let store = state.merchant_store().await?;
+                store.db().read(refund::list)
+            })
+            .await
+        }
+
+        /// Sends again every refund or void still sending (its answer was lost
+        /// or the app stopped), each with its first idempotency key, so nothing
+        /// is refunded twice. Call it after sign-in or when the network is back.
+        pub async fn resume_pending_refunds(&self) -> Result<Vec<PendingRefund>, MerchantError> {
+            let state = self.session_state();
+            self.run(async move { refund::resume(state).await }).await
+        }
+
+        /// The platform's settlement of business day `date` (`YYYY-MM-DD`,
+        /// China time), fetched and kept.
+        pub async fn settlement(&self, date: String) -> Result<Settlement, MerchantError> {
+            let state = self.session_state();
+            self.run(async move { settlement::fetch(state, date).await })
+                .await
+        }
+
+        /// Reconciles business day `date`: fetches its settlement and statement
+        /// file, compares them with the trades on the phone, keeps the result
+        /// (replacing an earlier one) and records a protection finding on a
+        /// discrepancy (`settlement.shortfall`, `settlement.mismatch`). A
+        /// malformed statement is refused whole (`statement.malformed`).
+        pub async fn reconcile_day(&self, date: String) -> Result<Reconciliation, MerchantError> {
+            let state = self.session_state();
+            self.run(async move { settlement::reconcile(state, date).await })
+                .await
+        }
+
+        /// The kept reconciliation of `date`, if the day was reconciled. Offline.
+        pub async fn reconciliation(
+            &self,
+            date: String,
+        ) -> Result<Option<Reconciliation>, MerchantError> {
+            let state = self.session_state();
+            self.run(async move { settlement::read(state, date).await })
+                .await
+        }
+    }
 }

@@ -68,6 +68,75 @@ CREATE TABLE trade_feed (
     remaining  INTEGER,
     synced_at  INTEGER
 ) STRICT;
+
+-- ---- Refunds, voids, settlements and reconciliation (refund.rs, settlement.rs) ----
+-- Every refund or void asked for from this phone and where it stands. `intent`
+-- names its keyed write (platform/pending.rs keeps the idempotency key under
+-- it); while `sending`, its answer has not come (or was lost) and it is sent
+-- again with the same key. `amount` of a void is the sale's whole amount.
+CREATE TABLE trade_refund_request (
+    id          INTEGER PRIMARY KEY,
+    intent      TEXT NOT NULL CHECK (length(intent) BETWEEN 1 AND 200),
+    kind        TEXT NOT NULL CHECK (kind IN ('refund', 'void')),
+    trade_id    TEXT NOT NULL,
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    reason      TEXT CHECK (reason IS NULL OR length(reason) <= 64),
+    state       TEXT NOT NULL CHECK (state IN ('sending', 'done', 'failed')),
+    error_code  TEXT,
+    record_id   TEXT,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    CHECK ((state = 'failed') = (error_code IS NOT NULL)),
+    CHECK ((state = 'done') = (record_id IS NOT NULL))
+) STRICT;
+-- One request in flight per intent; a sale's requests.
+CREATE UNIQUE INDEX trade_refund_request_sending ON trade_refund_request (intent) WHERE state = 'sending';
+CREATE INDEX trade_refund_request_trade ON trade_refund_request (trade_id, state);
+
+-- The platform's settlement of a day (结算单), as last fetched.
+CREATE TABLE settlement (
+    date           TEXT PRIMARY KEY NOT NULL CHECK (length(date) = 10),
+    trade_count    INTEGER NOT NULL CHECK (trade_count >= 0),
+    refund_count   INTEGER NOT NULL CHECK (refund_count >= 0),
+    gross_amount   INTEGER NOT NULL CHECK (gross_amount >= 0),
+    fee_amount     INTEGER NOT NULL,
+    refund_amount  INTEGER NOT NULL CHECK (refund_amount >= 0),
+    net_amount     INTEGER NOT NULL,
+    settled_amount INTEGER NOT NULL CHECK (settled_amount >= 0),
+    account_masked TEXT,
+    settled_at     INTEGER NOT NULL,
+    fetched_at     INTEGER NOT NULL
+) STRICT;
+
+-- A day's reconciliation of the phone's trades against the settlement and
+-- its statement file; replaced whole when the day is reconciled again.
+-- Amounts in fen, signed where a difference may go either way.
+CREATE TABLE reconciliation (
+    date           TEXT PRIMARY KEY NOT NULL CHECK (length(date) = 10),
+    status         TEXT NOT NULL CHECK (status IN ('matched', 'discrepancy')),
+    expected       INTEGER NOT NULL,
+    settled        INTEGER NOT NULL,
+    settlement_net INTEGER NOT NULL,
+    statement_net  INTEGER NOT NULL,
+    statement_lines INTEGER NOT NULL CHECK (statement_lines >= 0),
+    reconciled_at  INTEGER NOT NULL
+) STRICT;
+-- Its lists: trades only on the phone, only in the statement, and amount
+-- or fee mismatches.
+CREATE TABLE reconciliation_item (
+    id               INTEGER PRIMARY KEY,
+    date             TEXT NOT NULL REFERENCES reconciliation (date) ON DELETE CASCADE,
+    list             TEXT NOT NULL CHECK (list IN ('only_on_phone', 'only_in_statement',
+                                                   'amount_mismatch', 'fee_mismatch')),
+    trade_id         TEXT NOT NULL,
+    kind             TEXT NOT NULL CHECK (kind IN ('sale', 'void', 'refund')),
+    phone_amount     INTEGER,
+    statement_amount INTEGER,
+    phone_fee        INTEGER,
+    statement_fee    INTEGER
+) STRICT;
+CREATE INDEX reconciliation_item_date ON reconciliation_item (date, list, id);
+-- ---- end of refunds, voids, settlements and reconciliation ----
 ";
 
 pub const SAMPLE: &str = "
@@ -80,6 +149,21 @@ INSERT INTO trade (id, trade_id, kind, original_trade_id, channel, amount, fee, 
             NULL, '601234567890', '000001', '000017', '20250601000017', '2025-06-01', 1748741400000,
             1748741400000, 17);
 INSERT INTO trade_feed (id, after, remaining, synced_at) VALUES (1, 17, 0, 1748741401000);
+-- ---- refunds, voids, settlements and reconciliation ----
+INSERT INTO trade_refund_request (id, intent, kind, trade_id, amount, reason, state, error_code,
+                                  record_id, created_at, updated_at)
+    VALUES (1, 'trades.refund:T20250601004711938265:3000:e3b0c44298fc1c14', 'refund',
+            'T20250601004711938265', 3000, NULL, 'sending', NULL, NULL, 1748745000000, 1748745000000);
+INSERT INTO settlement (date, trade_count, refund_count, gross_amount, fee_amount, refund_amount,
+                        net_amount, settled_amount, account_masked, settled_at, fetched_at)
+    VALUES ('2025-06-01', 1, 0, 128000, 768, 0, 127232, 127000, '622202*********0017',
+            1748826000000, 1748826100000);
+INSERT INTO reconciliation (date, status, expected, settled, settlement_net, statement_net,
+                            statement_lines, reconciled_at)
+    VALUES ('2025-06-01', 'discrepancy', 127232, 127000, 127232, 127232, 1, 1748826100000);
+INSERT INTO reconciliation_item (id, date, list, trade_id, kind, phone_amount, statement_amount,
+                                 phone_fee, statement_fee)
+    VALUES (1, '2025-06-01', 'fee_mismatch', 'T20250601004711938265', 'sale', 128000, 128000, 768, 767);
 ";
 
 /// The columns [`read_row`] reads, in a `SELECT` list.
