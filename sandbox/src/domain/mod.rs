@@ -57,9 +57,11 @@
 //! bank branches), [`ledger`] (refund and
 //! settlement arithmetic in fen), [`paging`] (keyset cursors). Tables and
 //! handlers: [`schema`], [`merchant`] (activation, profile, rates),
-//! [`onboarding`], [`bins`], [`terminals`], [`trades`] (trades and refunds),
-//! [`settlements`], [`controls`] (the domain's `/sandbox/*` controls, the
-//! steady trade stream and refunds on demand).
+//! [`onboarding`], [`bins`], [`terminals`], [`trades`] (trade records of
+//! every kind, the life of pending ones, the change feed, refunds and
+//! voids), [`settlements`] (and the statement file), [`seeding`] (bulk
+//! seeding), [`controls`] (the domain's `/sandbox/*` controls, the steady
+//! trade stream and refunds on demand).
 
 use axum::Router;
 use axum::routing::{get, post, put};
