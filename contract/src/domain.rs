@@ -1418,7 +1418,7 @@ pub struct Settlement {
 pub mod sandbox {
     use serde::{Deserialize, Serialize};
 
-    use super::{Settlement, Terminal, TerminalStatus, Trade};
+    use super::{Settlement, Terminal, TerminalStatus, Trade, TradeStatus};
 
     /// An anomaly the sandbox can inject into a merchant's trades.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -1457,6 +1457,13 @@ pub mod sandbox {
         pub at: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub anomaly: Option<Anomaly>,
+        /// `success` (paid at once) or `pending` (paid or, for a scan code,
+        /// closed 5–60 s later on the business clock). Left out, the status
+        /// is drawn as the stream draws it: a scan-code trade is `pending`
+        /// three times in ten, a card trade `failed` one time in fifty,
+        /// otherwise `success`. An anomaly is always `success`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub status: Option<TradeStatus>,
     }
 
     /// The answer to `POST /sandbox/trades`.

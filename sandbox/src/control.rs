@@ -201,6 +201,10 @@ pub(crate) async fn advance_clock(
             .field("advance_secs", codes::REQUEST_FIELD_INVALID.code));
     }
     state.clock().advance(req.advance_secs);
+    // Pending trades that the new time makes due resolve now.
+    if let Err(e) = crate::domain::trades::apply_all_due(&state) {
+        tracing::warn!(error = %e, "applying due trades after the clock moved");
+    }
     Ok(Json(clock_now(&state)))
 }
 

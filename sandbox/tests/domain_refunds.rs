@@ -7,7 +7,7 @@ mod domain_common;
 
 use common::*;
 use domain_common::*;
-use merchant_contract::domain::{Refund, Trade, TradeRefunded, TradeStatus};
+use merchant_contract::domain::{Refund, Trade, TradeKind, TradeRefunded, TradeStatus};
 use merchant_contract::wire::{Page, event_types};
 use merchant_core::money::Amount;
 use merchant_sandbox::SandboxConfig;
@@ -119,7 +119,8 @@ async fn streamed(seed: u64, count: u32) -> (Vec<Value>, Vec<Value>) {
     let trades = all_trades(&app, "")
         .await
         .iter()
-        .map(|t| without(t, &["created_at"]))
+        .filter(|t| t.kind == TradeKind::Sale)
+        .map(|t| without(t, &["created_at", "updated_at"]))
         .collect();
     let refunds = all_pages::<Refund>(&app, "/v1/refunds", "", 200)
         .await

@@ -14,7 +14,7 @@ use domain_common::*;
 use merchant_contract::domain::sandbox::{InventoryTerminal, TerminalTransferred};
 use merchant_contract::domain::{
     BindOutcome, CardBin, Terminal, TerminalBinding, TerminalModel, TerminalRole, TerminalStatus,
-    TerminalUnbound, UnbindReason,
+    TerminalUnbound, TradeKind, UnbindReason,
 };
 use merchant_contract::wire::{Page, event_types};
 use merchant_sandbox::SandboxConfig;
@@ -507,7 +507,7 @@ async fn the_seeded_shops_terminals_are_a_main_and_its_secondary_with_their_last
     for t in &items {
         let last = trades
             .iter()
-            .filter(|tr| tr.terminal_sn == t.sn)
+            .filter(|tr| tr.terminal_sn == t.sn && tr.kind == TradeKind::Sale)
             .map(|tr| tr.created_at.clone())
             .max();
         assert!(last.is_some(), "the seeded trades use both terminals");

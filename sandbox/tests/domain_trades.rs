@@ -70,9 +70,10 @@ async fn the_same_seed_gives_the_same_data_another_seed_other_data() {
     assert_eq!(a.1, b.1, "seeded history");
     assert_eq!(a.2, b.2, "seeded settlements");
     assert_eq!(a.3, b.3, "generated trades");
-    // The seeded shop: 12 trades on each of the 3 days before, 2 refunds,
+    // The seeded shop: 12 trades on each of the 3 days before, 2 refunds
+    // (each a record of the trade list and an item of the refund list),
     // each day settled.
-    assert_eq!(a.1.len(), 36 + 2);
+    assert_eq!(a.1.len(), 36 + 2 + 2);
     assert_eq!(a.2.len(), 3);
     assert_eq!(a.3.len(), 20);
     let c = run(8).await;

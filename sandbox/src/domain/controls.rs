@@ -17,7 +17,9 @@ use merchant_contract::domain::sandbox::{
     RefundTrade, RunSettlement, StartTradeStream, StopTradeStream, TerminalTransferred,
     TradeStreamState, TransferTerminal,
 };
-use merchant_contract::domain::{self as wire, MerchantProfile, Settlement, TradeRefunded};
+use merchant_contract::domain::{
+    self as wire, MerchantProfile, Settlement, TradeRefunded, TradeStatus,
+};
 use merchant_contract::wire::FieldError;
 use merchant_core::money::{Amount, Channel};
 use rusqlite::{Connection, OptionalExtension as _, params};
@@ -235,6 +237,14 @@ pub async fn inject_trades(
             }
         },
     };
+    let status = match req.status {
+        None => None,
+        Some(s @ (TradeStatus::Success | TradeStatus::Pending)) => Some(s),
+        Some(_) => {
+            problems.push(FieldError::new("status", wire::FIELD_INVALID.code));
+            None
+        }
+    };
     if !problems.is_empty() {
         return Err(ApiError::fields(problems));
     }
@@ -243,9 +253,11 @@ pub async fn inject_trades(
         amount,
         terminal_sn,
         anomaly: req.anomaly,
+        status,
     };
     state.db(|conn| {
         let tx = conn.transaction()?;
+        trades::apply_due(&state, &tx, Some(&req.merchant_id), now)?;
         known_merchant(&state, &tx, &req.merchant_id)?;
         let p = merchant::require_active(&tx, &req.merchant_id)?;
         if day_settled(&tx, &p.merchant_id, &day_of(at))? {
@@ -364,6 +376,7 @@ pub async fn refund_trade(
     state.db(|conn| {
         let tx = conn.transaction()?;
         known_merchant(&state, &tx, &req.merchant_id)?;
+        trades::apply_due(&state, &tx, Some(&req.merchant_id), now)?;
         let done = trades::refund_with(
             &state,
             &tx,
@@ -397,6 +410,7 @@ fn tick(state: &AppState, merchant_id: &str, generation: i64) -> Result<bool, Ap
         match row {
             Some((g, true, remaining)) if g == generation => {
                 let p = merchant::require_active(&tx, merchant_id)?;
+                trades::apply_due(state, &tx, Some(merchant_id), now)?;
                 let made = trades::make(state, &tx, &p, &TradeOptions::default(), now, false)?;
                 trades::stream_refund(state, &tx, merchant_id, &made, now)?;
                 let left = remaining.map(|n| n - 1);
@@ -477,6 +491,7 @@ pub async fn run_settlement(
         let tx = conn.transaction()?;
         known_merchant(&state, &tx, &req.merchant_id)?;
         let p = merchant::require_active(&tx, &req.merchant_id)?;
+        trades::apply_due(&state, &tx, Some(&req.merchant_id), now)?;
         let s = settlements::settle_with(&state, &tx, &p, &day, shortfall.to_fen(), now, false)?;
         tx.commit()?;
         Ok(Json(s))

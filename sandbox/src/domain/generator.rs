@@ -245,6 +245,91 @@ pub fn refund_fen(left: i64, percent: u32) -> i64 {
     if whole >= 100 { whole } else { share.max(1) }
 }
 
+/// Percent of scan-code trades that start `pending` (a code shown, not paid
+/// yet).
+pub const PENDING_PERCENT: u32 = 30;
+/// Percent of pending trades that close unpaid (the code expired).
+pub const CLOSED_PERCENT: u32 = 12;
+/// Percent of card trades declined (`failed`).
+pub const FAILED_PERCENT: u32 = 2;
+/// The seconds a pending trade waits before it is paid or closed.
+pub const PENDING_SECS: std::ops::RangeInclusive<i64> = 5..=60;
+
+/// How a generated trade's life goes: every draw is made whatever the
+/// outcome, so forcing a status leaves the rest of the stream unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrawnLife {
+    /// Drawn `pending` (scan code) or `failed` (card).
+    pub pending: bool,
+    pub failed: bool,
+    /// A pending trade resolves this many seconds later...
+    pub delay_secs: i64,
+    /// ...closed unpaid when true (scan codes only), else paid.
+    pub closes: bool,
+}
+
+/// The life of a trade on `channel` (see the percentages above).
+pub fn draw_life(rng: &mut impl Rng, channel: Channel) -> DrawnLife {
+    let p = rng.random_range(0..100u32);
+    let delay_secs = rng.random_range(PENDING_SECS);
+    let closes = rng.random_range(0..100u32) < CLOSED_PERCENT;
+    let scan = channel.is_scan_code();
+    DrawnLife {
+        pending: scan && p < PENDING_PERCENT,
+        failed: !scan && p < FAILED_PERCENT,
+        delay_secs,
+        closes: scan && closes,
+    }
+}
+
+/// Regular customers: a payer is one of these this percent of the time.
+const REGULAR_PERCENT: u32 = 35;
+const REGULARS: u32 = 40;
+const PASSERSBY: u32 = 20_000;
+
+/// Which of the merchant's payers pays: a few regulars often, many others
+/// now and then.
+pub fn draw_payer_index(rng: &mut impl Rng) -> u32 {
+    if rng.random_range(0..100u32) < REGULAR_PERCENT {
+        rng.random_range(0..REGULARS)
+    } else {
+        rng.random_range(0..PASSERSBY)
+    }
+}
+
+/// The opaque token of payer `index` of a merchant on a scan-code channel:
+/// a channel prefix (`wx_`, `ali_`, `up_`) and 16 hex digits of a keyed
+/// SHA-256, the same for the same payer at the same merchant, different at
+/// another merchant; nothing of the person in it. `None` for card channels.
+pub fn payer(seed: u64, merchant_id: &str, channel: Channel, index: u32) -> Option<String> {
+    let prefix = match channel {
+        Channel::WeChat => "wx_",
+        Channel::Alipay => "ali_",
+        Channel::UnionPayQr => "up_",
+        Channel::DebitCard | Channel::CreditCard => return None,
+    };
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(b"merchant-sandbox payer v1\0");
+    ctx.update(&seed.to_be_bytes());
+    ctx.update(merchant_id.as_bytes());
+    ctx.update(b"\0");
+    ctx.update(prefix.as_bytes());
+    ctx.update(&index.to_be_bytes());
+    let d = ctx.finish();
+    Some(format!("{prefix}{}", hex::encode(&d.as_ref()[..8])))
+}
+
+/// 批次号 of a terminal on a business day (days since 1970-01-01): a
+/// terminal's batch moves on by one each business day, from a start drawn
+/// from its serial; six digits, never `000000`.
+pub fn batch_no(sn: &str, day_index: i64) -> String {
+    let d = digest::digest(&digest::SHA256, sn.as_bytes());
+    let mut start = [0u8; 8];
+    start.copy_from_slice(&d.as_ref()[..8]);
+    let start = (u64::from_be_bytes(start) % 900_000) as i64;
+    format!("{:06}", (start + day_index).rem_euclid(999_999) + 1)
+}
+
 /// Merchants elsewhere, under whose codes a 跳码 trade is routed: their
 /// 商户编号 and 商户名称.
 pub const OTHER_MERCHANTS: &[(&str, &str)] = &[

@@ -57,9 +57,11 @@
 //! bank branches), [`ledger`] (refund and
 //! settlement arithmetic in fen), [`paging`] (keyset cursors). Tables and
 //! handlers: [`schema`], [`merchant`] (activation, profile, rates),
-//! [`onboarding`], [`bins`], [`terminals`], [`trades`] (trades and refunds),
-//! [`settlements`], [`controls`] (the domain's `/sandbox/*` controls, the
-//! steady trade stream and refunds on demand).
+//! [`onboarding`], [`bins`], [`terminals`], [`trades`] (trade records of
+//! every kind, the life of pending ones, the change feed, refunds and
+//! voids), [`settlements`] (and the statement file), [`seeding`] (bulk
+//! seeding), [`controls`] (the domain's `/sandbox/*` controls, the steady
+//! trade stream and refunds on demand).
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -83,6 +85,7 @@ pub mod onboarding;
 pub mod paging;
 pub mod review;
 pub mod schema;
+pub mod seeding;
 pub mod settlements;
 pub mod terminals;
 pub mod trades;
@@ -131,11 +134,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route(r::TERMINAL_MODELS.path, get(terminals::models))
         .route(r::TRADES.path, get(trades::list))
+        .route(r::TRADE_CHANGES.path, get(trades::changes))
         .route(r::TRADE.path, get(trades::get_one))
+        .route(r::VOID.path, post(trades::void))
         .route(r::REFUND.path, post(trades::refund))
         .route(r::REFUNDS.path, get(trades::list_refunds))
         .route(r::SETTLEMENTS.path, get(settlements::list))
         .route(r::SETTLEMENT.path, get(settlements::get_one))
+        .route(r::STATEMENT.path, get(settlements::statement_file))
         .route(r::SANDBOX_TERMINALS.path, get(controls::inventory))
         .route(
             r::SANDBOX_TERMINAL_BACK_PHOTO.path,
@@ -155,6 +161,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(r::SANDBOX_TRADES.path, post(controls::inject_trades))
         .route(r::SANDBOX_TRADE_STREAM.path, post(controls::start_stream))
+        .route(r::SANDBOX_SEED_TRADES.path, post(seeding::seed_trades))
         .route(
             r::SANDBOX_TRADE_STREAM_STOP.path,
             post(controls::stop_stream),
@@ -175,5 +182,7 @@ pub fn seed(state: &AppState) -> Result<(), ApiError> {
     schema::seed(state)?;
     // The review decides on the business clock without waiting for a read.
     onboarding::spawn_reviewer(state);
+    // Pending trades resolve on the business clock without waiting for a read.
+    trades::spawn_life(state);
     Ok(())
 }

@@ -94,14 +94,20 @@ CREATE TABLE dom_terminals (
     CHECK ((role = 'secondary') = (main_sn IS NOT NULL))
 );
 CREATE INDEX dom_terminals_merchant ON dom_terminals (merchant_id, bound_at, bind_seq);
+-- Every trade record: sales, and the voids and refunds of them (kind),
+-- each with its place in the merchant's change feed (change_seq, set anew on
+-- every insert and update). A pending sale becomes `outcome` at `due_at`.
 CREATE TABLE dom_trades (
-    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq           INTEGER PRIMARY KEY,
     trade_id      TEXT NOT NULL UNIQUE,
     merchant_id   TEXT NOT NULL REFERENCES merchants(merchant_id),
+    kind          TEXT NOT NULL CHECK (kind IN ('sale', 'void', 'refund')),
+    original_trade_id TEXT,
     channel       TEXT NOT NULL,
     amount        INTEGER NOT NULL CHECK (amount > 0),
     fee           INTEGER NOT NULL CHECK (fee >= 0),
     rate          TEXT NOT NULL,
+    status        TEXT NOT NULL,
     refunded      INTEGER NOT NULL DEFAULT 0 CHECK (refunded >= 0 AND refunded <= amount),
     fee_returned  INTEGER NOT NULL DEFAULT 0 CHECK (fee_returned >= 0 AND fee_returned <= fee),
     terminal_sn   TEXT NOT NULL,
@@ -111,26 +117,51 @@ CREATE TABLE dom_trades (
     card_last4    TEXT,
     card_kind     TEXT,
     card_bank     TEXT,
+    payer         TEXT,
     reference_no  TEXT NOT NULL,
+    batch_no      TEXT NOT NULL,
+    voucher_no    TEXT NOT NULL,
+    log_no        TEXT NOT NULL,
+    reason        TEXT,
     created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
     day           TEXT NOT NULL,
-    anomaly       TEXT
+    change_seq    INTEGER NOT NULL,
+    due_at        INTEGER,
+    outcome       TEXT,
+    anomaly       TEXT,
+    CHECK ((kind = 'sale') = (original_trade_id IS NULL)),
+    CHECK ((status = 'pending') = (due_at IS NOT NULL))
 );
 CREATE INDEX dom_trades_merchant ON dom_trades (merchant_id, created_at, seq);
-CREATE INDEX dom_trades_day ON dom_trades (merchant_id, day);
-CREATE TABLE dom_refunds (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    refund_id    TEXT NOT NULL UNIQUE,
-    trade_id     TEXT NOT NULL REFERENCES dom_trades(trade_id),
-    merchant_id  TEXT NOT NULL REFERENCES merchants(merchant_id),
-    amount       INTEGER NOT NULL CHECK (amount > 0),
-    fee_returned INTEGER NOT NULL CHECK (fee_returned >= 0),
-    reason       TEXT,
-    created_at   INTEGER NOT NULL,
-    day          TEXT NOT NULL
-);
-CREATE INDEX dom_refunds_merchant ON dom_refunds (merchant_id, created_at, seq);
-CREATE INDEX dom_refunds_day ON dom_refunds (merchant_id, day);
+CREATE INDEX dom_trades_day ON dom_trades (merchant_id, day, kind);
+CREATE UNIQUE INDEX dom_trades_feed ON dom_trades (merchant_id, change_seq);
+CREATE INDEX dom_trades_due ON dom_trades (due_at) WHERE status = 'pending';
+CREATE INDEX dom_trades_original ON dom_trades (original_trade_id)
+    WHERE original_trade_id IS NOT NULL;
+-- How many of the merchant's records hold a change_seq in each bucket of
+-- FEED_BUCKET sequence numbers: the feed's `remaining` without a long count.
+CREATE TABLE dom_feed_buckets (
+    merchant_id TEXT NOT NULL,
+    bucket      INTEGER NOT NULL,
+    live        INTEGER NOT NULL,
+    PRIMARY KEY (merchant_id, bucket)
+) WITHOUT ROWID;
+-- Per-merchant counters: `change` (the change feed), `log:YYYY-MM-DD` (流水号
+-- of the day), `draw:refund` / `draw:void` (ids of seeded reversals).
+CREATE TABLE dom_counters (
+    merchant_id TEXT NOT NULL,
+    scope       TEXT NOT NULL,
+    n           INTEGER NOT NULL,
+    PRIMARY KEY (merchant_id, scope)
+) WITHOUT ROWID;
+-- 凭证号 per terminal and business day (the batch of that day).
+CREATE TABLE dom_vouchers (
+    sn  TEXT NOT NULL,
+    day TEXT NOT NULL,
+    n   INTEGER NOT NULL,
+    PRIMARY KEY (sn, day)
+) WITHOUT ROWID;
 CREATE TABLE dom_settlements (
     merchant_id    TEXT NOT NULL REFERENCES merchants(merchant_id),
     day            TEXT NOT NULL,

@@ -1,23 +1,41 @@
-//! Trades and refunds: how they are made (on demand, by the stream, by the
-//! seeding), listed in cursor pages, and refunded.
+//! Trade records: how they are made (on demand, by the stream, by the
+//! seeding), how they live (pending → paid or closed), listed in cursor
+//! pages and in the change feed, refunded and voided.
+//!
+//! One table holds every record: sales, and the voids (`V…`) and refunds
+//! (`R…`) of them, each its own record with `original_trade_id`. Every
+//! insert and every update of a record gives it the merchant's next
+//! `change_seq` (one counter per merchant), which the change feed
+//! (`GET /v1/trades/changes`) pages by.
 //!
 //! A trade's fee is the merchant's agreed rate for its channel and amount
 //! (the core's `RateTable`, rounded half up to the fen), unless an anomaly
-//! says otherwise. Customer cards exist only as BIN + last four.
+//! says otherwise. Customer cards exist only as BIN + last four; scan-code
+//! payers only as an opaque token ([`generator::payer`]).
 //!
-//! Refunds (full or partial) never add up to more than the trade
+//! Refunds (full or partial) never add up to more than the sale
 //! (409 `refund.exceeds_refundable`), give back the proportional part of the
 //! fee ([`ledger::fee_returned`]), count in the settlement of the day they
 //! are made, and must fit in that day's takings (409
-//! `refund.insufficient_balance`). A refund is a write with an
-//! Idempotency-Key: the same key and body answer the same refund.
+//! `refund.insufficient_balance`). Only a paid sale is refunded (409
+//! `refund.not_paid`, `refund.not_a_sale`). A void cancels a card sale whole
+//! on its own business day before it is settled ([`void_with`]).
+//!
+//! Pending sales become `success` or `closed` when due ([`apply_due`]): on
+//! any read or write of the merchant's trades or settlements, when the
+//! business clock is moved, and every [`LIFE_TICK`] of real time, each
+//! change emitting `trade.updated`.
+
+use std::sync::Weak;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, NaiveDate, TimeZone as _};
 use merchant_contract::domain::sandbox::Anomaly;
 use merchant_contract::domain::{
-    self as wire, CardRef, Refund, RefundRequest, Trade, TradeRefunded, TradeStatus,
+    self as wire, CardRef, Refund, RefundRequest, Trade, TradeChanges, TradeKind, TradeRefunded,
+    TradeStatus, TradeVoided, VoidRequest,
 };
 use merchant_contract::wire::{FieldError, Page, event_types};
 use merchant_core::money::{Amount, Channel, Rate};
@@ -27,20 +45,27 @@ use ring::digest;
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 use serde::Deserialize;
 
-use super::generator::{self, DrawnCard, DrawnTrade};
+use super::generator::{self, DrawnCard, DrawnLife, DrawnTrade};
 use super::merchant::{self, Profile};
 use super::terminals::{self, page_params};
 use super::{ledger, paging};
 use crate::clock::{china, rfc3339, to_china};
 use crate::error::ApiError;
 use crate::guard::{JsonBody, Merchant, QueryParams};
-use crate::state::AppState;
+use crate::state::{AppState, Inner};
 
 /// How far above the agreed rate a `fee_above_rate` anomaly charges
 /// (percentage points).
 pub const ANOMALY_RATE_BUMP: &str = "0.25";
-/// The longest refund reason, in characters.
+/// The longest refund or void reason, in characters.
 pub const REASON_MAX: usize = 64;
+/// How often the life task looks for pending trades that are due.
+pub const LIFE_TICK: Duration = Duration::from_millis(200);
+/// The change feed's page: default and most records.
+pub const FEED_LIMIT_DEFAULT: u32 = 500;
+pub const FEED_LIMIT_MAX: u32 = 1_000;
+/// Sequence numbers per bucket of `dom_feed_buckets`.
+pub const FEED_BUCKET: i64 = 1_024;
 
 /// The business day (China time) of a unix time, `YYYY-MM-DD`.
 pub fn day_of(unix: i64) -> String {
@@ -55,6 +80,11 @@ pub fn day_start(day: NaiveDate) -> i64 {
         .unwrap_or(0)
 }
 
+/// Days since 1970-01-01 of a China-time unix time (the batch's day).
+pub fn day_index(unix: i64) -> i64 {
+    (unix + 8 * 3600).div_euclid(86_400)
+}
+
 /// What to make: everything left out is drawn.
 #[derive(Debug, Clone, Default)]
 pub struct TradeOptions {
@@ -62,36 +92,46 @@ pub struct TradeOptions {
     pub amount: Option<Amount>,
     pub terminal_sn: Option<String>,
     pub anomaly: Option<Anomaly>,
+    /// `Success` or `Pending` forced; `None`: drawn.
+    pub status: Option<TradeStatus>,
 }
 
-/// One stored trade.
+/// One stored record.
 #[derive(Debug, Clone)]
-struct StoredTrade {
-    seq: i64,
-    trade: Trade,
-    amount: i64,
-    fee: i64,
-    refunded: i64,
-    fee_returned: i64,
-    created_at: i64,
+pub(crate) struct StoredTrade {
+    pub seq: i64,
+    pub trade: Trade,
+    pub amount: i64,
+    pub fee: i64,
+    pub refunded: i64,
+    pub fee_returned: i64,
+    pub created_at: i64,
+    pub day: String,
 }
 
-const TRADE_COLUMNS: &str = "seq, trade_id, merchant_id, channel, amount, fee, rate, refunded,
-    fee_returned, terminal_sn, merchant_no, merchant_name, card_bin, card_last4, card_kind,
-    card_bank, reference_no, created_at";
+pub(crate) const TRADE_COLUMNS: &str = "seq, trade_id, kind, original_trade_id, channel, amount,
+    fee, rate, status, refunded, fee_returned, terminal_sn, merchant_no, merchant_name, card_bin,
+    card_last4, card_kind, card_bank, payer, reference_no, batch_no, voucher_no, log_no,
+    created_at, updated_at, day, change_seq";
 
-fn fen_text(fen: i64) -> String {
+pub(crate) fn fen_text(fen: i64) -> String {
     Amount::from_fen(fen)
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "0.00".to_owned())
 }
 
-fn read_trade(r: &Row<'_>) -> rusqlite::Result<StoredTrade> {
+fn bad_column(name: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(0, name.to_owned(), rusqlite::types::Type::Text)
+}
+
+pub(crate) fn read_trade(r: &Row<'_>) -> rusqlite::Result<StoredTrade> {
     let amount: i64 = r.get("amount")?;
     let fee: i64 = r.get("fee")?;
     let refunded: i64 = r.get("refunded")?;
     let fee_returned: i64 = r.get("fee_returned")?;
     let created_at: i64 = r.get("created_at")?;
+    let updated_at: i64 = r.get("updated_at")?;
+    let day: String = r.get("day")?;
     let card = match (
         r.get::<_, Option<String>>("card_bin")?,
         r.get::<_, Option<String>>("card_last4")?,
@@ -106,17 +146,16 @@ fn read_trade(r: &Row<'_>) -> rusqlite::Result<StoredTrade> {
         }),
         _ => None,
     };
-    let status = if refunded == 0 {
-        TradeStatus::Success
-    } else if refunded < amount {
-        TradeStatus::PartiallyRefunded
-    } else {
-        TradeStatus::Refunded
-    };
+    let kind = TradeKind::parse(&r.get::<_, String>("kind")?).ok_or_else(|| bad_column("kind"))?;
+    let status =
+        TradeStatus::parse(&r.get::<_, String>("status")?).ok_or_else(|| bad_column("status"))?;
+    let change_seq: i64 = r.get("change_seq")?;
     Ok(StoredTrade {
         seq: r.get("seq")?,
         trade: Trade {
             trade_id: r.get("trade_id")?,
+            kind,
+            original_trade_id: r.get("original_trade_id")?,
             channel: r.get("channel")?,
             amount: fen_text(amount),
             fee: fen_text(fee),
@@ -127,32 +166,127 @@ fn read_trade(r: &Row<'_>) -> rusqlite::Result<StoredTrade> {
             merchant_no: r.get("merchant_no")?,
             merchant_name: r.get("merchant_name")?,
             card,
+            payer: r.get("payer")?,
             reference_no: r.get("reference_no")?,
+            batch_no: r.get("batch_no")?,
+            voucher_no: r.get("voucher_no")?,
+            log_no: r.get("log_no")?,
+            business_date: day.clone(),
             created_at: rfc3339(created_at),
+            updated_at: rfc3339(updated_at),
+            change_seq: u64::try_from(change_seq).unwrap_or(0),
         },
         amount,
         fee,
         refunded,
         fee_returned,
         created_at,
+        day,
     })
 }
 
-fn load_trade(
+pub(crate) fn load_trade(
     conn: &Connection,
     merchant_id: &str,
     trade_id: &str,
 ) -> Result<Option<StoredTrade>, ApiError> {
     Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {TRADE_COLUMNS} FROM dom_trades WHERE trade_id = ?1 AND merchant_id = ?2"
-            ),
-            params![trade_id, merchant_id],
-            read_trade,
-        )
+        .prepare_cached(&format!(
+            "SELECT {TRADE_COLUMNS} FROM dom_trades WHERE trade_id = ?1 AND merchant_id = ?2"
+        ))?
+        .query_row(params![trade_id, merchant_id], read_trade)
         .optional()?)
 }
+
+fn load_seq(conn: &Connection, seq: i64) -> Result<StoredTrade, ApiError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {TRADE_COLUMNS} FROM dom_trades WHERE seq = ?1"
+        ))?
+        .query_row(params![seq], read_trade)?)
+}
+
+// ---------------------------------------------------------------------------
+// Counters and numbers
+// ---------------------------------------------------------------------------
+
+/// Moves the merchant's counter `scope` on by one and returns it.
+pub(crate) fn bump(conn: &Connection, merchant_id: &str, scope: &str) -> Result<i64, ApiError> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO dom_counters (merchant_id, scope, n) VALUES (?1, ?2, 1)
+             ON CONFLICT (merchant_id, scope) DO UPDATE SET n = n + 1 RETURNING n",
+        )?
+        .query_row(params![merchant_id, scope], |r| r.get(0))?)
+}
+
+/// The merchant's counter `scope` (0 before its first use).
+pub(crate) fn counter(conn: &Connection, merchant_id: &str, scope: &str) -> Result<i64, ApiError> {
+    Ok(conn
+        .prepare_cached("SELECT n FROM dom_counters WHERE merchant_id = ?1 AND scope = ?2")?
+        .query_row(params![merchant_id, scope], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// The counter of the change feed.
+pub(crate) const CHANGE: &str = "change";
+
+/// The merchant's next `change_seq` for a record that held `old` (none for
+/// a new record), keeping the feed's buckets.
+pub(crate) fn next_change(
+    conn: &Connection,
+    merchant_id: &str,
+    old: Option<i64>,
+) -> Result<i64, ApiError> {
+    let seq = bump(conn, merchant_id, CHANGE)?;
+    let mut live = conn.prepare_cached(
+        "INSERT INTO dom_feed_buckets (merchant_id, bucket, live) VALUES (?1, ?2, ?3)
+         ON CONFLICT (merchant_id, bucket) DO UPDATE SET live = live + ?3",
+    )?;
+    live.execute(params![merchant_id, seq / FEED_BUCKET, 1])?;
+    if let Some(old) = old {
+        live.execute(params![merchant_id, old / FEED_BUCKET, -1])?;
+    }
+    Ok(seq)
+}
+
+/// 流水号: `YYMMDD` of the business day and the merchant's 8-digit count of
+/// records that day (14 digits, unique per merchant).
+pub(crate) fn log_no(day: &str, n: i64) -> String {
+    let compact = day.replace('-', "");
+    format!(
+        "{}{:08}",
+        compact.get(2..).unwrap_or("000000"),
+        n.rem_euclid(100_000_000)
+    )
+}
+
+/// The 批次号, 凭证号 and 流水号 of a new record on terminal `sn` at `at`.
+fn numbers(
+    conn: &Connection,
+    merchant_id: &str,
+    sn: &str,
+    at: i64,
+) -> Result<(String, String, String), ApiError> {
+    let day = day_of(at);
+    let voucher: i64 = conn
+        .prepare_cached(
+            "INSERT INTO dom_vouchers (sn, day, n) VALUES (?1, ?2, 1)
+             ON CONFLICT (sn, day) DO UPDATE SET n = n + 1 RETURNING n",
+        )?
+        .query_row(params![sn, day], |r| r.get(0))?;
+    let log = bump(conn, merchant_id, &format!("log:{day}"))?;
+    Ok((
+        generator::batch_no(sn, day_index(at)),
+        format!("{:06}", voucher.rem_euclid(1_000_000)),
+        log_no(&day, log),
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Making sales
+// ---------------------------------------------------------------------------
 
 /// The next draw index of the merchant's generated trades.
 fn next_draw(conn: &Connection, merchant_id: &str) -> Result<u64, ApiError> {
@@ -167,11 +301,8 @@ fn next_draw(conn: &Connection, merchant_id: &str) -> Result<u64, ApiError> {
 /// Whether the merchant's day is already settled.
 pub fn day_settled(conn: &Connection, merchant_id: &str, day: &str) -> Result<bool, ApiError> {
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM dom_settlements WHERE merchant_id = ?1 AND day = ?2",
-            params![merchant_id, day],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM dom_settlements WHERE merchant_id = ?1 AND day = ?2")?
+        .query_row(params![merchant_id, day], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -216,6 +347,9 @@ struct Making {
     fee: Amount,
     trade_id_digits: u64,
     anomaly: Option<Anomaly>,
+    payer: Option<String>,
+    life: DrawnLife,
+    status: Option<TradeStatus>,
 }
 
 fn prepare(
@@ -228,6 +362,9 @@ fn prepare(
     let mut rng = generator::trade_rng(state.seed(), &p.merchant_id, n);
     let drawn = generator::draw_trade(&mut rng, opts.channel, opts.amount);
     let trade_id_digits = rng.random_range(0..1_000_000_000_000u64);
+    let life = generator::draw_life(&mut rng, drawn.channel);
+    let payer_index = generator::draw_payer_index(&mut rng);
+    let payer = generator::payer(state.seed(), &p.merchant_id, drawn.channel, payer_index);
     let own = terminals::serials_of(conn, &p.merchant_id)?;
     let terminal_sn = match (&opts.anomaly, &opts.terminal_sn) {
         (Some(Anomaly::ForeignTerminal), _) => foreign_terminal(conn, &p.merchant_id, &mut rng)?,
@@ -280,8 +417,68 @@ fn prepare(
         fee,
         trade_id_digits,
         anomaly: opts.anomaly,
+        payer,
+        life,
+        status: if opts.anomaly.is_some() {
+            Some(TradeStatus::Success)
+        } else {
+            opts.status
+        },
     })
 }
+
+/// The status a sale starts with and, when pending, when and into what it
+/// resolves (never after its own business day ends, so that a finished day
+/// has no pending sale left when it is settled).
+pub(crate) fn start_status(
+    life: &DrawnLife,
+    forced: Option<TradeStatus>,
+    at: i64,
+) -> (TradeStatus, Option<(i64, TradeStatus)>) {
+    let pending = match forced {
+        Some(TradeStatus::Pending) => true,
+        Some(_) => false,
+        None => life.pending,
+    };
+    if pending {
+        let day_end = day_index(at).saturating_add(1) * 86_400 - 8 * 3600 - 1;
+        let due = at.saturating_add(life.delay_secs).min(day_end.max(at));
+        let outcome = if life.closes {
+            TradeStatus::Closed
+        } else {
+            TradeStatus::Success
+        };
+        return (TradeStatus::Pending, Some((due, outcome)));
+    }
+    if forced.is_none() && life.failed {
+        return (TradeStatus::Failed, None);
+    }
+    (TradeStatus::Success, None)
+}
+
+fn card_kind_text(card: Option<&DrawnCard>) -> Option<String> {
+    card.map(|c| {
+        c.info
+            .as_ref()
+            .and_then(|i| serde_json::to_value(i.card_kind).ok())
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".to_owned())
+    })
+}
+
+fn anomaly_text(a: Option<Anomaly>) -> Option<String> {
+    a.and_then(|a| serde_json::to_value(a).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+}
+
+/// The columns a new record is inserted with (the order of [`INSERT`]'s
+/// parameters).
+pub(crate) const INSERT: &str = "INSERT INTO dom_trades (trade_id, merchant_id, kind,
+    original_trade_id, channel, amount, fee, rate, status, terminal_sn, merchant_no,
+    merchant_name, card_bin, card_last4, card_kind, card_bank, payer, reference_no, batch_no,
+    voucher_no, log_no, reason, created_at, updated_at, day, change_seq, due_at, outcome, anomaly)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+    ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)";
 
 fn store(
     state: &AppState,
@@ -294,49 +491,66 @@ fn store(
     let day = day_of(at);
     let trade_id = format!("T{}{:012}", day.replace('-', ""), m.trade_id_digits);
     let card: Option<&DrawnCard> = m.drawn.card.as_ref();
-    let card_kind = card.map(|c| {
-        c.info
-            .as_ref()
-            .and_then(|i| serde_json::to_value(i.card_kind).ok())
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "unknown".to_owned())
-    });
-    conn.execute(
-        "INSERT INTO dom_trades (trade_id, merchant_id, channel, amount, fee, rate, terminal_sn,
-            merchant_no, merchant_name, card_bin, card_last4, card_kind, card_bank, reference_no,
-            created_at, day, anomaly)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-        params![
-            trade_id,
-            merchant_id,
-            m.drawn.channel.as_str(),
-            m.drawn.amount.to_fen(),
-            m.fee.to_fen(),
-            m.rate.to_string(),
-            m.terminal_sn,
-            m.merchant_no,
-            m.merchant_name,
-            card.map(|c| c.bin.clone()),
-            card.map(|c| c.last4.clone()),
-            card_kind,
-            card.and_then(|c| c.info.as_ref().map(|i| i.bank_name.clone())),
-            m.drawn.reference_no,
-            at,
-            day,
-            m.anomaly
-                .and_then(|a| serde_json::to_value(a).ok())
-                .and_then(|v| v.as_str().map(str::to_owned)),
-        ],
-    )?;
+    let (status, due) = start_status(&m.life, m.status, at);
+    let (batch_no, voucher_no, log_no) = numbers(conn, merchant_id, &m.terminal_sn, at)?;
+    let change_seq = next_change(conn, merchant_id, None)?;
+    conn.prepare_cached(INSERT)?.execute(params![
+        trade_id,
+        merchant_id,
+        TradeKind::Sale.as_str(),
+        None::<String>,
+        m.drawn.channel.as_str(),
+        m.drawn.amount.to_fen(),
+        m.fee.to_fen(),
+        m.rate.to_string(),
+        status.as_str(),
+        m.terminal_sn,
+        m.merchant_no,
+        m.merchant_name,
+        card.map(|c| c.bin.clone()),
+        card.map(|c| c.last4.clone()),
+        card_kind_text(card),
+        card.and_then(|c| c.info.as_ref().map(|i| i.bank_name.clone())),
+        m.payer,
+        m.drawn.reference_no,
+        batch_no,
+        voucher_no,
+        log_no,
+        None::<String>,
+        at,
+        at,
+        day,
+        change_seq,
+        due.map(|d| d.0),
+        due.map(|d| d.1.as_str()),
+        anomaly_text(m.anomaly),
+    ])?;
     terminals::note_trade(conn, merchant_id, &m.terminal_sn, at)?;
     let row = load_trade(conn, merchant_id, &trade_id)?
         .ok_or_else(|| ApiError::internal("trade just stored"))?;
     if emit {
-        let body = serde_json::to_value(&row.trade)
-            .map_err(|e| ApiError::internal(format!("trade json: {e}")))?;
-        state.emit_with(conn, merchant_id, event_types::TRADE_CREATED, body)?;
+        emit_record(
+            state,
+            conn,
+            merchant_id,
+            event_types::TRADE_CREATED,
+            &row.trade,
+        )?;
     }
     Ok(row.trade)
+}
+
+fn emit_record(
+    state: &AppState,
+    conn: &Connection,
+    merchant_id: &str,
+    event_type: &str,
+    body: &impl serde::Serialize,
+) -> Result<(), ApiError> {
+    let body = serde_json::to_value(body)
+        .map_err(|e| ApiError::internal(format!("{event_type} json: {e}")))?;
+    state.emit_with(conn, merchant_id, event_type, body)?;
+    Ok(())
 }
 
 /// Makes one trade (two for a double charge: the first a few seconds before
@@ -360,15 +574,398 @@ pub fn make(
             amount: Some(first.drawn.amount),
             terminal_sn: Some(first.terminal_sn.clone()),
             anomaly: None,
+            status: Some(TradeStatus::Success),
         };
         let mut again = prepare(state, conn, p, &again_opts)?;
         again.drawn.card = first.drawn.card.clone();
+        again.payer = first.payer.clone();
         again.anomaly = Some(Anomaly::DoubleCharge);
         let b = store(state, conn, &p.merchant_id, &again, at, !quiet)?;
         return Ok(vec![a, b]);
     }
     let m = prepare(state, conn, p, opts)?;
     Ok(vec![store(state, conn, &p.merchant_id, &m, at, !quiet)?])
+}
+
+// ---------------------------------------------------------------------------
+// The life of a pending sale
+// ---------------------------------------------------------------------------
+
+/// Applies every pending sale's outcome that is due at `now` (of one
+/// merchant, or of all), oldest due first: the sale becomes `success` or
+/// `closed` as of its due time, gets a new `change_seq`, and
+/// `trade.updated` is emitted. Returns how many changed.
+pub fn apply_due(
+    state: &AppState,
+    conn: &Connection,
+    merchant_id: Option<&str>,
+    now: i64,
+) -> Result<usize, ApiError> {
+    let due: Vec<(i64, String, i64, String, i64)> = conn
+        .prepare_cached(
+            "SELECT seq, merchant_id, due_at, outcome, change_seq FROM dom_trades
+             WHERE status = 'pending' AND due_at <= ?1 AND (?2 IS NULL OR merchant_id = ?2)
+             ORDER BY due_at, seq",
+        )?
+        .query_map(params![now, merchant_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (seq, mid, due_at, outcome, old) in &due {
+        let outcome = TradeStatus::parse(outcome)
+            .filter(|o| TradeStatus::Pending.may_become(*o) && *o != TradeStatus::Pending)
+            .unwrap_or(TradeStatus::Success);
+        let change_seq = next_change(conn, mid, Some(*old))?;
+        conn.prepare_cached(
+            "UPDATE dom_trades SET status = ?2, updated_at = ?3, change_seq = ?4, due_at = NULL,
+                outcome = NULL WHERE seq = ?1",
+        )?
+        .execute(params![seq, outcome.as_str(), due_at, change_seq])?;
+        let row = load_seq(conn, *seq)?;
+        emit_record(state, conn, mid, event_types::TRADE_UPDATED, &row.trade)?;
+    }
+    Ok(due.len())
+}
+
+/// [`apply_due`] for one merchant at the business now, in its own
+/// transaction: what every read and write of the merchant's trades and
+/// settlements does first.
+pub fn catch_up(
+    state: &AppState,
+    conn: &mut Connection,
+    merchant_id: &str,
+) -> Result<(), ApiError> {
+    let tx = conn.transaction()?;
+    apply_due(state, &tx, Some(merchant_id), state.now_unix())?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`apply_due`] for every merchant (the life task, and after the business
+/// clock moved).
+pub fn apply_all_due(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.now_unix();
+    state.db(|conn| {
+        let tx = conn.transaction()?;
+        let n = apply_due(state, &tx, None, now)?;
+        tx.commit()?;
+        Ok(n)
+    })
+}
+
+/// Starts the task that applies due outcomes every [`LIFE_TICK`], so
+/// `trade.updated` goes out without a read.
+pub fn spawn_life(state: &AppState) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak: Weak<Inner> = std::sync::Arc::downgrade(&state.inner);
+    handle.spawn(async move {
+        let mut ticker = tokio::time::interval(LIFE_TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let Some(inner) = weak.upgrade() else { break };
+            let state = AppState { inner };
+            if let Err(e) = apply_all_due(&state) {
+                tracing::warn!(error = %e, "trade life tick failed");
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Voids and refunds: records of their own
+// ---------------------------------------------------------------------------
+
+/// A void or refund record to make: its kind and id, the amount and fee
+/// given back, why, and its reference number.
+#[derive(Debug, Clone, Copy)]
+struct Reversal<'a> {
+    kind: TradeKind,
+    id: &'a str,
+    amount: i64,
+    fee: i64,
+    reason: Option<&'a str>,
+    reference_no: &'a str,
+}
+
+/// Inserts the void or refund record `id` of the sale `sale` (copying its
+/// channel, rate, terminal, merchant code, card and payer) at `at`.
+fn insert_reversal(
+    conn: &Connection,
+    merchant_id: &str,
+    sale: &StoredTrade,
+    r: &Reversal<'_>,
+    at: i64,
+) -> Result<StoredTrade, ApiError> {
+    let Reversal {
+        kind,
+        id,
+        amount,
+        fee,
+        reason,
+        reference_no,
+    } = *r;
+    let (batch_no, voucher_no, log_no) = numbers(conn, merchant_id, &sale.trade.terminal_sn, at)?;
+    let change_seq = next_change(conn, merchant_id, None)?;
+    conn.prepare_cached(
+        "INSERT INTO dom_trades (trade_id, merchant_id, kind, original_trade_id, channel, amount,
+            fee, rate, status, terminal_sn, merchant_no, merchant_name, card_bin, card_last4,
+            card_kind, card_bank, payer, reference_no, batch_no, voucher_no, log_no, reason,
+            created_at, updated_at, day, change_seq)
+         SELECT ?2, merchant_id, ?3, trade_id, channel, ?4, ?5, rate, 'success', terminal_sn,
+            merchant_no, merchant_name, card_bin, card_last4, card_kind, card_bank, payer, ?6, ?7,
+            ?8, ?9, ?10, ?11, ?11, ?12, ?13
+         FROM dom_trades WHERE seq = ?1",
+    )?
+    .execute(params![
+        sale.seq,
+        id,
+        kind.as_str(),
+        amount,
+        fee,
+        reference_no,
+        batch_no,
+        voucher_no,
+        log_no,
+        reason,
+        at,
+        day_of(at),
+        change_seq
+    ])?;
+    load_trade(conn, merchant_id, id)?.ok_or_else(|| ApiError::internal("record just stored"))
+}
+
+/// A random stream keyed by the seed, a tag, a record id and a count.
+fn id_rng(seed: u64, tag: &[u8], trade_id: &str, n: i64) -> ChaCha8Rng {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(tag);
+    ctx.update(&seed.to_be_bytes());
+    ctx.update(trade_id.as_bytes());
+    ctx.update(&n.to_be_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ctx.finish().as_ref());
+    ChaCha8Rng::from_seed(key)
+}
+
+/// The status of a sale with `refunded` of `amount` given back.
+fn refunded_status(amount: i64, refunded: i64) -> TradeStatus {
+    if refunded <= 0 {
+        TradeStatus::Success
+    } else if refunded < amount {
+        TradeStatus::PartiallyRefunded
+    } else {
+        TradeStatus::Refunded
+    }
+}
+
+/// Voids the merchant's card sale `trade_id` now, inside the caller's
+/// transaction, and emits `trade.voided` unless `quiet`. The rules, each
+/// refused before anything is written: 404 `resource.not_found`; 409
+/// `void.not_voidable` (a void or refund record, or a sale that is not
+/// `success`: pending, failed, closed, refunded in part or whole, voided);
+/// 409 `void.not_card` (a scan-code sale); 409 `void.day_settled` (its day
+/// is settled); 409 `void.day_over` (its day is not today).
+pub fn void_with(
+    state: &AppState,
+    conn: &Connection,
+    merchant_id: &str,
+    trade_id: &str,
+    reason: Option<&str>,
+    at: i64,
+    quiet: bool,
+) -> Result<TradeVoided, ApiError> {
+    let t = load_trade(conn, merchant_id, trade_id)?.ok_or_else(ApiError::not_found)?;
+    if t.trade.kind != TradeKind::Sale {
+        return Err(ApiError::new(&wire::VOID_NOT_VOIDABLE).detail("not a sale"));
+    }
+    if Channel::parse(&t.trade.channel).is_ok_and(|c| c.is_scan_code()) {
+        return Err(ApiError::new(&wire::VOID_NOT_CARD));
+    }
+    if t.trade.status != TradeStatus::Success || t.refunded > 0 {
+        return Err(ApiError::new(&wire::VOID_NOT_VOIDABLE));
+    }
+    if day_settled(conn, merchant_id, &t.day)? {
+        return Err(ApiError::new(&wire::VOID_DAY_SETTLED));
+    }
+    if t.day != day_of(at) {
+        return Err(ApiError::new(&wire::VOID_DAY_OVER));
+    }
+    let mut rng = id_rng(state.seed(), b"merchant-sandbox void v1\0", trade_id, 0);
+    let void_id = format!(
+        "V{}{:012}",
+        t.day.replace('-', ""),
+        rng.random_range(0..1_000_000_000_000u64)
+    );
+    let reference_no = generator::draw_reference_no(&mut rng);
+    let void = insert_reversal(
+        conn,
+        merchant_id,
+        &t,
+        &Reversal {
+            kind: TradeKind::Void,
+            id: &void_id,
+            amount: t.amount,
+            fee: t.fee,
+            reason,
+            reference_no: &reference_no,
+        },
+        at,
+    )?;
+    let change_seq = next_change(
+        conn,
+        merchant_id,
+        Some(i64::try_from(t.trade.change_seq).unwrap_or(0)),
+    )?;
+    conn.prepare_cached(
+        "UPDATE dom_trades SET status = 'voided', updated_at = ?2, change_seq = ?3 WHERE seq = ?1",
+    )?
+    .execute(params![t.seq, at, change_seq])?;
+    let trade = load_seq(conn, t.seq)?.trade;
+    let done = TradeVoided {
+        trade,
+        void: void.trade,
+    };
+    if !quiet {
+        emit_record(state, conn, merchant_id, event_types::TRADE_VOIDED, &done)?;
+    }
+    Ok(done)
+}
+
+/// `POST /v1/trades/{trade_id}/void`.
+pub async fn void(
+    State(state): State<AppState>,
+    Merchant(merchant_id): Merchant,
+    Path(trade_id): Path<String>,
+    JsonBody(req): JsonBody<VoidRequest>,
+) -> Result<Json<TradeVoided>, ApiError> {
+    let mut problems = Vec::new();
+    let reason = refund_reason(req.reason.as_deref(), &mut problems);
+    if !problems.is_empty() {
+        return Err(ApiError::fields(problems));
+    }
+    state.db(|conn| {
+        catch_up(&state, conn, &merchant_id)?;
+        let now = state.now_unix();
+        let tx = conn.transaction()?;
+        let done = void_with(
+            &state,
+            &tx,
+            &merchant_id,
+            &trade_id,
+            reason.as_deref(),
+            now,
+            false,
+        )?;
+        tx.commit()?;
+        Ok(Json(done))
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The change feed
+// ---------------------------------------------------------------------------
+
+/// The query of `GET /v1/trades/changes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesQuery {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// How many of the merchant's records hold a `change_seq` above `after`:
+/// the buckets above `after`'s, plus a count inside its own bucket.
+pub(crate) fn count_after(
+    conn: &Connection,
+    merchant_id: &str,
+    after: i64,
+) -> Result<u64, ApiError> {
+    let bucket = after.div_euclid(FEED_BUCKET);
+    let inside: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM dom_trades
+             WHERE merchant_id = ?1 AND change_seq > ?2 AND change_seq < ?3",
+        )?
+        .query_row(
+            params![merchant_id, after, (bucket + 1).saturating_mul(FEED_BUCKET)],
+            |r| r.get(0),
+        )?;
+    let above: i64 = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(live), 0) FROM dom_feed_buckets
+             WHERE merchant_id = ?1 AND bucket > ?2",
+        )?
+        .query_row(params![merchant_id, bucket], |r| r.get(0))?;
+    Ok(u64::try_from(inside + above).unwrap_or(0))
+}
+
+/// `GET /v1/trades/changes?after=SEQ&limit=N`: the merchant's records whose
+/// `change_seq` is above `after`, ascending, each as it stands now.
+pub async fn changes(
+    State(state): State<AppState>,
+    Merchant(merchant_id): Merchant,
+    QueryParams(q): QueryParams<ChangesQuery>,
+) -> Result<Json<TradeChanges>, ApiError> {
+    let mut problems = Vec::new();
+    let after = match q.after.as_deref() {
+        None => 0,
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if n >= 0 && text.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => {
+                problems.push(FieldError::new("after", wire::FIELD_FEED_AFTER.code));
+                0
+            }
+        },
+    };
+    let limit = match q.limit.as_deref() {
+        None => FEED_LIMIT_DEFAULT,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=FEED_LIMIT_MAX).contains(&n) => n,
+            _ => {
+                problems.push(FieldError::new("limit", wire::FIELD_PAGE_LIMIT.code));
+                FEED_LIMIT_DEFAULT
+            }
+        },
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::fields(problems));
+    }
+    state.db(|conn| {
+        catch_up(&state, conn, &merchant_id)?;
+        let mut rows = conn
+            .prepare_cached(&format!(
+                "SELECT {TRADE_COLUMNS} FROM dom_trades
+                 WHERE merchant_id = ?1 AND change_seq > ?2
+                 ORDER BY change_seq LIMIT ?3"
+            ))?
+            .query_map(
+                params![merchant_id, after, i64::from(limit) + 1],
+                read_trade,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_after = rows
+            .last()
+            .map_or(u64::try_from(after).unwrap_or(0), |r| r.trade.change_seq);
+        let remaining = if has_more {
+            count_after(
+                conn,
+                &merchant_id,
+                i64::try_from(next_after).unwrap_or(i64::MAX),
+            )?
+        } else {
+            0
+        };
+        Ok(Json(TradeChanges {
+            changes: rows.into_iter().map(|r| r.trade).collect(),
+            next_after,
+            has_more,
+            remaining,
+        }))
+    })
 }
 
 /// The seeded shop's refunds, made at 21:30 after the day's trades: on the
@@ -417,7 +1014,8 @@ fn seed_refund(
     let takings = day_totals(conn, merchant_id, &day_of(at))?.net();
     let mut stmt = conn.prepare(
         "SELECT trade_id, amount - refunded FROM dom_trades
-         WHERE merchant_id = ?1 AND day = ?2 AND refunded < amount AND amount - refunded <= ?3
+         WHERE merchant_id = ?1 AND day = ?2 AND kind = 'sale'
+           AND status IN ('success', 'partially_refunded') AND amount - refunded <= ?3
          ORDER BY seq",
     )?;
     let candidates = stmt
@@ -461,7 +1059,11 @@ pub(crate) fn seed_history(
             let step = 13 * 3600 / i64::from(per_day.max(1));
             for i in 0..i64::from(per_day) {
                 let at = open + i * step + (i * 7919) % step.max(1);
-                make(state, &tx, &p, &TradeOptions::default(), at, true)?;
+                let paid = TradeOptions {
+                    status: Some(TradeStatus::Success),
+                    ..TradeOptions::default()
+                };
+                make(state, &tx, &p, &paid, at, true)?;
             }
             for r in SEEDED_REFUNDS
                 .iter()
@@ -589,7 +1191,8 @@ pub async fn list(
     }
     let (key, tie) = cursor.map_or((i64::MAX, i64::MAX), |c| (c.key, c.tie));
     let rows = state.db(|conn| {
-        let mut stmt = conn.prepare(&format!(
+        catch_up(&state, conn, &merchant_id)?;
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {TRADE_COLUMNS} FROM dom_trades
              WHERE merchant_id = ?1
                AND (created_at < ?2 OR (created_at = ?2 AND seq < ?3))
@@ -632,7 +1235,10 @@ pub async fn get_one(
     Merchant(merchant_id): Merchant,
     Path(trade_id): Path<String>,
 ) -> Result<Json<Trade>, ApiError> {
-    let row = state.db(|conn| load_trade(conn, &merchant_id, &trade_id))?;
+    let row = state.db(|conn| {
+        catch_up(&state, conn, &merchant_id)?;
+        load_trade(conn, &merchant_id, &trade_id)
+    })?;
     row.map(|r| Json(r.trade)).ok_or_else(ApiError::not_found)
 }
 
@@ -640,49 +1246,67 @@ pub async fn get_one(
 // Refunds
 // ---------------------------------------------------------------------------
 
-/// The movements of the merchant's day.
+/// The movements of the merchant's day that count in its settlement: its
+/// paid sales that are not voided (a void cancels its sale on the same day:
+/// neither counts), and the refunds made that day.
 pub fn day_totals(
     conn: &Connection,
     merchant_id: &str,
     day: &str,
 ) -> Result<ledger::DayTotals, ApiError> {
-    let (trade_count, gross, fees_charged): (i64, i64, i64) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(fee), 0) FROM dom_trades WHERE merchant_id = ?1 AND day = ?2",
-        params![merchant_id, day],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    let mut totals = ledger::DayTotals::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(fee), 0) FROM dom_trades
+         WHERE merchant_id = ?1 AND day = ?2 AND kind IN ('sale', 'refund')
+           AND status IN ('success', 'partially_refunded', 'refunded')
+         GROUP BY kind",
     )?;
-    let (refund_count, refunds, fees_returned): (i64, i64, i64) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(fee_returned), 0) FROM dom_refunds WHERE merchant_id = ?1 AND day = ?2",
-        params![merchant_id, day],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
-    Ok(ledger::DayTotals {
-        trade_count: u32::try_from(trade_count).unwrap_or(u32::MAX),
-        refund_count: u32::try_from(refund_count).unwrap_or(u32::MAX),
-        gross,
-        fees_charged,
-        fees_returned,
-        refunds,
-    })
+    let rows = stmt
+        .query_map(params![merchant_id, day], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (kind, count, amount, fee) in rows {
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        if kind == TradeKind::Sale.as_str() {
+            totals.trade_count = count;
+            totals.gross = amount;
+            totals.fees_charged = fee;
+        } else {
+            totals.refund_count = count;
+            totals.refunds = amount;
+            totals.fees_returned = fee;
+        }
+    }
+    Ok(totals)
 }
 
+/// A refund record as the `Refund` answer shows it, with its time and
+/// sequence (for paging).
 fn refund_wire(r: &Row<'_>) -> rusqlite::Result<(i64, i64, Refund)> {
     let created_at: i64 = r.get("created_at")?;
     Ok((
         r.get("seq")?,
         created_at,
         Refund {
-            refund_id: r.get("refund_id")?,
-            trade_id: r.get("trade_id")?,
+            refund_id: r.get("trade_id")?,
+            trade_id: r
+                .get::<_, Option<String>>("original_trade_id")?
+                .unwrap_or_default(),
             amount: fen_text(r.get("amount")?),
-            fee_returned: fen_text(r.get("fee_returned")?),
+            fee_returned: fen_text(r.get("fee")?),
             reason: r.get("reason")?,
             created_at: rfc3339(created_at),
         },
     ))
 }
 
-const REFUND_COLUMNS: &str = "seq, refund_id, trade_id, amount, fee_returned, reason, created_at";
+const REFUND_COLUMNS: &str = "seq, trade_id, original_trade_id, amount, fee, reason, created_at";
 
 /// A refund's amount as asked for: above zero, a valid amount; wrong ones
 /// are added to `problems`.
@@ -758,6 +1382,19 @@ pub fn refund_with(
     } = ask;
     let day = day_of(at);
     let t = load_trade(conn, merchant_id, trade_id)?.ok_or_else(ApiError::not_found)?;
+    if t.trade.kind != TradeKind::Sale {
+        return Err(ApiError::new(&wire::REFUND_NOT_A_SALE));
+    }
+    match t.trade.status {
+        TradeStatus::Success | TradeStatus::PartiallyRefunded | TradeStatus::Refunded => {}
+        // A voided sale has nothing left to give back.
+        TradeStatus::Voided => {
+            return Err(ApiError::new(&wire::REFUND_EXCEEDS_REFUNDABLE).detail("voided"));
+        }
+        TradeStatus::Pending | TradeStatus::Failed | TradeStatus::Closed => {
+            return Err(ApiError::new(&wire::REFUND_NOT_PAID));
+        }
+    }
     let refund_fen = amount.unwrap_or(t.amount - t.refunded);
     let back = ledger::fee_returned(t.amount, t.fee, t.refunded, t.fee_returned, refund_fen)
         .ok_or_else(|| ApiError::new(&wire::REFUND_EXCEEDS_REFUNDABLE))?;
@@ -765,50 +1402,69 @@ pub fn refund_with(
     if !ledger::refund_fits(&totals, refund_fen, back) {
         return Err(ApiError::new(&wire::REFUND_INSUFFICIENT_BALANCE));
     }
-    let count: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM dom_refunds WHERE trade_id = ?1",
-        params![trade_id],
-        |r| r.get(0),
-    )?;
-    let refund_id = {
-        let mut ctx = digest::Context::new(&digest::SHA256);
-        ctx.update(b"merchant-sandbox refund v1\0");
-        ctx.update(&state.seed().to_be_bytes());
-        ctx.update(trade_id.as_bytes());
-        ctx.update(&count.to_be_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(ctx.finish().as_ref());
-        let mut rng = ChaCha8Rng::from_seed(key);
-        format!(
-            "R{}{:012}",
-            day.replace('-', ""),
-            rng.random_range(0..1_000_000_000_000u64)
-        )
-    };
-    conn.execute(
-        "INSERT INTO dom_refunds (refund_id, trade_id, merchant_id, amount, fee_returned, reason, created_at, day)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![refund_id, trade_id, merchant_id, refund_fen, back, reason, at, day],
-    )?;
-    conn.execute(
-        "UPDATE dom_trades SET refunded = refunded + ?2, fee_returned = fee_returned + ?3 WHERE seq = ?1",
-        params![t.seq, refund_fen, back],
-    )?;
-    let trade = load_trade(conn, merchant_id, trade_id)?
-        .ok_or_else(|| ApiError::internal("trade just refunded"))?
-        .trade;
-    let refund = conn
-        .query_row(
-            &format!("SELECT {REFUND_COLUMNS} FROM dom_refunds WHERE refund_id = ?1"),
-            params![refund_id],
-            refund_wire,
+    let count: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM dom_trades WHERE original_trade_id = ?1 AND kind = 'refund'",
         )?
+        .query_row(params![trade_id], |r| r.get(0))?;
+    let mut rng = id_rng(
+        state.seed(),
+        b"merchant-sandbox refund v1\0",
+        trade_id,
+        count,
+    );
+    let refund_id = format!(
+        "R{}{:012}",
+        day.replace('-', ""),
+        rng.random_range(0..1_000_000_000_000u64)
+    );
+    let reference_no = generator::draw_reference_no(&mut rng);
+    let record = insert_reversal(
+        conn,
+        merchant_id,
+        &t,
+        &Reversal {
+            kind: TradeKind::Refund,
+            id: &refund_id,
+            amount: refund_fen,
+            fee: back,
+            reason,
+            reference_no: &reference_no,
+        },
+        at,
+    )?;
+    let refunded = t.refunded + refund_fen;
+    let change_seq = next_change(
+        conn,
+        merchant_id,
+        Some(i64::try_from(t.trade.change_seq).unwrap_or(0)),
+    )?;
+    conn.prepare_cached(
+        "UPDATE dom_trades SET refunded = ?2, fee_returned = fee_returned + ?3, status = ?4,
+            updated_at = ?5, change_seq = ?6 WHERE seq = ?1",
+    )?
+    .execute(params![
+        t.seq,
+        refunded,
+        back,
+        refunded_status(t.amount, refunded).as_str(),
+        at,
+        change_seq
+    ])?;
+    let trade = load_seq(conn, t.seq)?.trade;
+    let refund = conn
+        .prepare_cached(&format!(
+            "SELECT {REFUND_COLUMNS} FROM dom_trades WHERE seq = ?1"
+        ))?
+        .query_row(params![record.seq], refund_wire)?
         .2;
-    let done = TradeRefunded { trade, refund };
+    let done = TradeRefunded {
+        trade,
+        refund,
+        record: record.trade,
+    };
     if !quiet {
-        let body = serde_json::to_value(&done)
-            .map_err(|e| ApiError::internal(format!("refund json: {e}")))?;
-        state.emit_with(conn, merchant_id, event_types::TRADE_REFUNDED, body)?;
+        emit_record(state, conn, merchant_id, event_types::TRADE_REFUNDED, &done)?;
     }
     Ok(done)
 }
@@ -826,8 +1482,9 @@ pub async fn refund(
     let Some(amount) = amount.filter(|_| problems.is_empty()) else {
         return Err(ApiError::fields(problems));
     };
-    let now = state.now_unix();
     state.db(|conn| {
+        catch_up(&state, conn, &merchant_id)?;
+        let now = state.now_unix();
         let tx = conn.transaction()?;
         let done = refund_with(
             &state,
@@ -856,8 +1513,9 @@ fn refund_candidates(
 ) -> Result<Vec<(String, i64)>, ApiError> {
     let mut stmt = conn.prepare(
         "SELECT trade_id, amount - refunded FROM dom_trades
-         WHERE merchant_id = ?1 AND refunded < amount AND anomaly IS NULL
-         ORDER BY seq DESC LIMIT ?2",
+         WHERE merchant_id = ?1 AND kind = 'sale' AND status IN ('success', 'partially_refunded')
+           AND anomaly IS NULL
+         ORDER BY created_at DESC, seq DESC LIMIT ?2",
     )?;
     let limit = i64::try_from(generator::REFUND_RECENT + except.len()).unwrap_or(i64::MAX);
     let rows = stmt
@@ -967,13 +1625,14 @@ pub async fn list_refunds(
     }
     let (key, tie) = cursor.map_or((i64::MAX, i64::MAX), |c| (c.key, c.tie));
     let rows = state.db(|conn| {
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {REFUND_COLUMNS} FROM dom_refunds
-             WHERE merchant_id = ?1
+        catch_up(&state, conn, &merchant_id)?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {REFUND_COLUMNS} FROM dom_trades
+             WHERE merchant_id = ?1 AND kind = 'refund'
                AND (created_at < ?2 OR (created_at = ?2 AND seq < ?3))
                AND (?4 IS NULL OR created_at >= ?4)
                AND (?5 IS NULL OR created_at < ?5)
-               AND (?6 IS NULL OR trade_id = ?6)
+               AND (?6 IS NULL OR original_trade_id = ?6)
              ORDER BY created_at DESC, seq DESC LIMIT ?7"
         ))?;
         let rows = stmt

@@ -160,9 +160,11 @@ pub async fn bind_free(app: &App, n: usize) -> Vec<Terminal> {
     out
 }
 
-/// `POST /sandbox/trades` for the app's merchant with extra fields.
+/// `POST /sandbox/trades` for the app's merchant with extra fields; paid at
+/// once (`"status":"success"`) unless `extra` names a `status` (`null`:
+/// drawn as the stream draws it).
 pub async fn inject(app: &App, extra: Value) -> InjectedTrades {
-    let mut body = json!({"merchant_id": app.merchant_id.clone().unwrap()});
+    let mut body = json!({"merchant_id": app.merchant_id.clone().unwrap(), "status": "success"});
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         for (k, v) in e {
             b.insert(k.clone(), v.clone());
