@@ -2,8 +2,6 @@
 //! test needs plain http), MerchantCore driven as an app would, with the
 //! file-backed SecretStore.
 
-use std::sync::Arc;
-
 use merchant_contract::envelope::SignedPush;
 use merchant_core::platform::SpkiPin;
 use merchant_core::session::PushProvider;
