@@ -104,7 +104,9 @@ impl MerchantCore {
                     .db()
                     .write(|tx| crate::terminals::events::apply(tx, t, &data))?;
             } else if crate::trades::apply::owns(t) {
-                store.db().write(|tx| crate::trades::apply::apply(tx, t, &data))?;
+                store
+                    .db()
+                    .write(|tx| crate::trades::apply::apply(tx, t, &data))?;
             } else if matches!(
                 t,
                 event_types::APPLICATION_REVIEWED | event_types::MERCHANT_ACTIVATED

@@ -925,10 +925,30 @@ mod hostile_pages {
         "card.bank_name",
     ];
 
-    /// A valid page with some fields of some records replaced by anything.
+    /// Text that is nearly right for some field: digits, amounts, dates,
+    /// times, names of enums and channels.
+    fn near_text() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            "[0-9]{0,20}",
+            "-?[0-9]{0,9}(\\.[0-9]{0,3})?",
+            "20[0-9]{2}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}\\+08:00)?",
+            "(sale|void|refund|success|pending|refunded|wechat|alipay|debit_card|paypal|credit)",
+            "[TRV][0-9]{20}",
+            "[0-9]{0,20}",
+        ]
+        .prop_map(serde_json::Value::from)
+    }
+
+    /// A valid page with some fields of some records replaced by anything,
+    /// mostly by nearly right text.
     fn mutated_page() -> impl Strategy<Value = serde_json::Value> {
-        let edits = prop::collection::vec((0usize..4, 0usize..FIELDS.len(), any_json()), 0..4);
-        let top = prop::option::of((0usize..3, any_json()));
+        let value = prop_oneof![1 => any_json(), 3 => near_text(), 1 => any::<u64>().prop_map(serde_json::Value::from)];
+        let edits = prop::collection::vec((0usize..4, 0usize..FIELDS.len(), value), 0..4);
+        let top_value = prop_oneof![
+            3 => (0u64..20).prop_map(serde_json::Value::from),
+            1 => any_json(),
+        ];
+        let top = prop::option::weighted(0.25, (0usize..3, top_value));
         (1u64..4, edits, top).prop_map(|(n, edits, top)| {
             let records = (1..=n).map(|i| sale(i, 10 + i)).collect();
             let mut v = serde_json::to_value(page(records, 10, false)).unwrap();
