@@ -85,7 +85,9 @@ impl MerchantCore {
     /// or one of the live stream) through the one path every event takes:
     /// the capability that owns it applies it to what the phone keeps.
     /// Terminal events update the terminal list (a terminal moved to another
-    /// merchant is recorded as a protection finding); `application.reviewed`
+    /// merchant is recorded as a protection finding); trade events update
+    /// the trades kept on the phone by the sync's forward-only rule;
+    /// `application.reviewed`
     /// and `merchant.activated` move the application's status (the same
     /// transition polling makes); other types are accepted and left to their
     /// capabilities.
@@ -101,6 +103,10 @@ impl MerchantCore {
                 store
                     .db()
                     .write(|tx| crate::terminals::events::apply(tx, t, &data))?;
+            } else if crate::trades::apply::owns(t) {
+                store
+                    .db()
+                    .write(|tx| crate::trades::apply::apply(tx, t, &data))?;
             } else if matches!(
                 t,
                 event_types::APPLICATION_REVIEWED | event_types::MERCHANT_ACTIVATED

@@ -214,3 +214,252 @@ pub fn read_row(r: &Row<'_>) -> Result<Trade> {
         change_seq: u64::try_from(r.get::<_, i64>(24)?).map_err(|_| corrupt("change_seq"))?,
     })
 }
+
+// ---------------------------------------------------------------------------
+// Sync: the write path of the change feed and of trade events
+// ---------------------------------------------------------------------------
+//
+// Every record reaches the table through [`upsert`], one rule for the feed
+// and for events: a record is kept when it is new, or when it is a newer
+// change (`change_seq` above the stored one) whose status may follow the
+// stored status (`TradeStatus::may_become`). Otherwise the stored record
+// stays and the incoming one is ignored:
+//
+// - an older or equal change never overwrites a newer one (the feed
+//   delivering later what an event already applied is a no-op);
+// - a newer change that would move the status backwards (`refunded` back to
+//   `success`) or change what the record is (its kind) is not taken: the
+//   phone keeps the furthest state it saw. The page is not refused for it:
+//   a refused page would stop the sync at that record for ever, while the
+//   record's next genuine change still applies.
+//
+// A void or refund record is a record of its own (its sale need not be on
+// the phone yet).
+
+/// What became of one incoming record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// A trade the phone did not have.
+    Inserted,
+    /// A newer change of a trade the phone had, with the status it had.
+    Updated { previous: TradeStatus },
+    /// The stored record stays.
+    Ignored(Ignored),
+}
+
+/// Why an incoming record was not kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ignored {
+    /// Its `change_seq` is not above the stored one.
+    NotNewer,
+    /// Its status may not follow the stored one.
+    StatusBackwards { stored: TradeStatus },
+    /// It names another kind than the stored record.
+    KindChanged { stored: TradeKind },
+}
+
+/// What applying one page did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageApplied {
+    /// One outcome per record, in the page's order.
+    pub outcomes: Vec<RecordOutcome>,
+    /// The committed cursor: the page's `next_after`.
+    pub cursor: u64,
+}
+
+impl PageApplied {
+    pub fn inserted(&self) -> usize {
+        self.count(|o| matches!(o, RecordOutcome::Inserted))
+    }
+
+    pub fn updated(&self) -> usize {
+        self.count(|o| matches!(o, RecordOutcome::Updated { .. }))
+    }
+
+    pub fn ignored(&self) -> usize {
+        self.count(|o| matches!(o, RecordOutcome::Ignored(_)))
+    }
+
+    fn count(&self, f: impl Fn(&RecordOutcome) -> bool) -> usize {
+        self.outcomes.iter().filter(|o| f(o)).count()
+    }
+}
+
+/// Where the change feed stands on the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FeedState {
+    /// The last `change_seq` committed with its page (0 before the first).
+    pub cursor: u64,
+    /// When the last page was committed (unix ms).
+    pub synced_at_ms: Option<i64>,
+    /// The feed's estimate of the changes left after that page.
+    pub remaining: Option<u64>,
+    /// Trade records on the phone.
+    pub trades: u64,
+}
+
+const INSERT: &str = "INSERT INTO trade (trade_id, kind, original_trade_id, channel, amount, fee, rate, status,
+        refunded, terminal_sn, merchant_no, merchant_name, card_bin, card_last4, card_kind, card_bank,
+        payer, reference_no, batch_no, voucher_no, log_no, business_date, created_at, updated_at, change_seq)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+             ?21, ?22, ?23, ?24, ?25)
+     ON CONFLICT (trade_id) DO NOTHING";
+
+const UPDATE: &str =
+    "UPDATE trade SET kind = ?2, original_trade_id = ?3, channel = ?4, amount = ?5,
+        fee = ?6, rate = ?7, status = ?8, refunded = ?9, terminal_sn = ?10, merchant_no = ?11,
+        merchant_name = ?12, card_bin = ?13, card_last4 = ?14, card_kind = ?15, card_bank = ?16,
+        payer = ?17, reference_no = ?18, batch_no = ?19, voucher_no = ?20, log_no = ?21,
+        business_date = ?22, created_at = ?23, updated_at = ?24, change_seq = ?25
+     WHERE trade_id = ?1 AND change_seq < ?25";
+
+/// A `change_seq` or count as SQLite's INTEGER (the feed's checks keep
+/// sequences within it; a count cannot leave it).
+fn sql_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn bind_trade(stmt: &mut rusqlite::CachedStatement<'_>, t: &Trade) -> rusqlite::Result<usize> {
+    stmt.execute(rusqlite::params![
+        t.trade_id,
+        t.kind.as_str(),
+        t.original_trade_id,
+        t.channel.as_str(),
+        t.amount.to_fen(),
+        t.fee.to_fen(),
+        t.rate,
+        t.status.as_str(),
+        t.refunded_amount.to_fen(),
+        t.terminal_sn,
+        t.merchant_no,
+        t.merchant_name,
+        t.card_bin,
+        t.card_last4,
+        t.card_kind,
+        t.card_bank,
+        t.payer,
+        t.reference_no,
+        t.batch_no,
+        t.voucher_no,
+        t.log_no,
+        t.business_date,
+        t.created_at_ms,
+        t.updated_at_ms,
+        sql_int(t.change_seq),
+    ])
+}
+
+/// Applies one checked record by the forward-only rule (see above). New
+/// trades, the bulk of a first sync, cost one statement.
+pub fn upsert(conn: &rusqlite::Connection, t: &Trade) -> Result<RecordOutcome> {
+    if bind_trade(&mut conn.prepare_cached(INSERT)?, t)? == 1 {
+        return Ok(RecordOutcome::Inserted);
+    }
+    let (kind, status, seq): (String, String, i64) = conn
+        .prepare_cached("SELECT kind, status, change_seq FROM trade WHERE trade_id = ?1")?
+        .query_row([&t.trade_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let stored_kind = TradeKind::parse(&kind).ok_or_else(|| corrupt("kind"))?;
+    let stored = TradeStatus::parse(&status).ok_or_else(|| corrupt("status"))?;
+    if sql_int(t.change_seq) <= seq {
+        return Ok(RecordOutcome::Ignored(Ignored::NotNewer));
+    }
+    if stored_kind != t.kind {
+        return Ok(RecordOutcome::Ignored(Ignored::KindChanged {
+            stored: stored_kind,
+        }));
+    }
+    if !stored.wire().may_become(t.status.wire()) {
+        return Ok(RecordOutcome::Ignored(Ignored::StatusBackwards { stored }));
+    }
+    match bind_trade(&mut conn.prepare_cached(UPDATE)?, t)? {
+        1 => Ok(RecordOutcome::Updated { previous: stored }),
+        _ => Ok(RecordOutcome::Ignored(Ignored::NotNewer)),
+    }
+}
+
+/// Applies checked records in order, calling `hook` after each one inside
+/// the same transaction (the place for detectors that must see exactly what
+/// changed, such as alerts).
+pub fn apply_records(
+    conn: &rusqlite::Connection,
+    records: &[Trade],
+    mut hook: impl FnMut(&rusqlite::Connection, &Trade, RecordOutcome) -> Result<()>,
+) -> Result<Vec<RecordOutcome>> {
+    let mut outcomes = Vec::with_capacity(records.len());
+    for t in records {
+        let outcome = upsert(conn, t)?;
+        hook(conn, t, outcome)?;
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Applies a checked page and moves the cursor to its `next_after`, all in
+/// the caller's transaction: the page and its cursor commit together or not
+/// at all. The stored cursor must still be the page's `after` (another
+/// writer moved it: `trades.sync_cursor_moved`, nothing written).
+pub fn apply_page(
+    tx: &rusqlite::Transaction<'_>,
+    page: &super::feed::ValidPage,
+) -> Result<PageApplied> {
+    apply_page_with(tx, page, |_, _, _| Ok(()))
+}
+
+/// [`apply_page`] calling `hook` after each record (see [`apply_records`]).
+pub fn apply_page_with(
+    tx: &rusqlite::Transaction<'_>,
+    page: &super::feed::ValidPage,
+    hook: impl FnMut(&rusqlite::Connection, &Trade, RecordOutcome) -> Result<()>,
+) -> Result<PageApplied> {
+    let cursor = feed_cursor(tx)?;
+    if cursor != page.after {
+        return Err(Error::new(&super::sync::SYNC_CURSOR_MOVED)
+            .detail(format!("page after {}, stored cursor {cursor}", page.after)));
+    }
+    let outcomes = apply_records(tx, &page.records, hook)?;
+    tx.prepare_cached(
+        "INSERT INTO trade_feed (id, after, remaining, synced_at) VALUES (1, ?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET after = excluded.after, remaining = excluded.remaining,
+             synced_at = excluded.synced_at",
+    )?
+    .execute(rusqlite::params![
+        sql_int(page.next_after),
+        sql_int(page.remaining),
+        chrono::Utc::now().timestamp_millis()
+    ])?;
+    Ok(PageApplied {
+        outcomes,
+        cursor: page.next_after,
+    })
+}
+
+/// The committed cursor (0 before the first page).
+pub fn feed_cursor(conn: &rusqlite::Connection) -> Result<u64> {
+    use rusqlite::OptionalExtension as _;
+    let after: Option<i64> = conn
+        .prepare_cached("SELECT after FROM trade_feed WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    u64::try_from(after.unwrap_or(0)).map_err(|_| corrupt("feed cursor"))
+}
+
+/// The cursor, when it was committed, the feed's estimate and the number of
+/// trade records on the phone.
+pub fn feed_state(conn: &rusqlite::Connection) -> Result<FeedState> {
+    use rusqlite::OptionalExtension as _;
+    let row: Option<(i64, Option<i64>, Option<i64>)> = conn
+        .query_row(
+            "SELECT after, remaining, synced_at FROM trade_feed WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let trades: i64 = conn.query_row("SELECT count(*) FROM trade", [], |r| r.get(0))?;
+    let (cursor, remaining, synced_at_ms) = row.unwrap_or((0, None, None));
+    Ok(FeedState {
+        cursor: u64::try_from(cursor).map_err(|_| corrupt("feed cursor"))?,
+        synced_at_ms,
+        remaining: remaining.map(|r| u64::try_from(r).unwrap_or(0)),
+        trades: u64::try_from(trades).unwrap_or(0),
+    })
+}
