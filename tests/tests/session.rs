@@ -322,7 +322,6 @@ async fn proxy_one(mut client: TcpStream, upstream: std::net::SocketAddr) -> std
     client.shutdown().await
 }
 
-
 fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
@@ -332,7 +331,6 @@ fn base64_encode(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
-
 
 const PUSH_TOKENS: &str = "POST /v1/push-tokens";
 

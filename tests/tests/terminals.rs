@@ -23,18 +23,6 @@ use common::*;
 /// The sandbox's seeded active merchant.
 const ACTIVE: &str = "13800000001";
 
-async fn inventory(sb: &RunningSandbox) -> Inventory {
-    serde_json::from_value(sandbox_control(sb, "/sandbox/terminals", None).await).unwrap()
-}
-
-fn free(inv: &Inventory) -> Vec<InventoryTerminal> {
-    inv.terminals
-        .iter()
-        .filter(|t| t.state == "free")
-        .cloned()
-        .collect()
-}
-
 /// Terminals bound to merchants other than `me`.
 fn others(inv: &Inventory, me: &str) -> Vec<InventoryTerminal> {
     inv.terminals
@@ -42,19 +30,6 @@ fn others(inv: &Inventory, me: &str) -> Vec<InventoryTerminal> {
         .filter(|t| t.state == "bound" && t.merchant_id.as_deref() != Some(me))
         .cloned()
         .collect()
-}
-
-/// Signs a new merchant in on `core` and has the sandbox activate it (no
-/// terminals yet); returns its merchant id.
-async fn fresh_active_merchant(core: &MerchantCore, sb: &RunningSandbox, phone: &str) -> String {
-    let me = sign_in(core, sb, phone).await;
-    sandbox_control(
-        sb,
-        "/sandbox/merchants/activate",
-        Some(serde_json::json!({"merchant_id": me.merchant_id})),
-    )
-    .await;
-    me.merchant_id
 }
 
 /// "LKLA800123455" as a merchant might type it: lower case, dashes, spaces.

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use merchant_contract::domain::sandbox::{Inventory, InventoryTerminal};
 use merchant_contract::wire::sandbox::OutboxItem;
 use merchant_core::platform::transport::{Timeouts, http_client};
 use merchant_core::platform::{Endpoint, SpkiPin};
@@ -150,4 +151,35 @@ pub async fn outbox(sb: &RunningSandbox, merchant_id: &str) -> Vec<OutboxItem> {
     )
     .await;
     serde_json::from_value(outbox["items"].clone()).expect("outbox items")
+}
+
+/// The sandbox's terminal inventory (`GET /sandbox/terminals`).
+pub async fn inventory(sb: &RunningSandbox) -> Inventory {
+    serde_json::from_value(sandbox_control(sb, "/sandbox/terminals", None).await).unwrap()
+}
+
+/// The inventory's free terminals.
+pub fn free(inv: &Inventory) -> Vec<InventoryTerminal> {
+    inv.terminals
+        .iter()
+        .filter(|t| t.state == "free")
+        .cloned()
+        .collect()
+}
+
+/// Signs a new merchant in on `core` and has the sandbox activate it (no
+/// terminals yet); returns its merchant id.
+pub async fn fresh_active_merchant(
+    core: &MerchantCore,
+    sb: &RunningSandbox,
+    phone: &str,
+) -> String {
+    let me = sign_in(core, sb, phone).await;
+    sandbox_control(
+        sb,
+        "/sandbox/merchants/activate",
+        Some(serde_json::json!({"merchant_id": me.merchant_id})),
+    )
+    .await;
+    me.merchant_id
 }
