@@ -1660,3 +1660,64 @@ pub async fn list_refunds(
         next_cursor,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn life(pending: bool, failed: bool, closes: bool) -> DrawnLife {
+        DrawnLife {
+            pending,
+            failed,
+            delay_secs: 60,
+            closes,
+        }
+    }
+
+    #[test]
+    fn a_pending_sale_resolves_within_its_own_day() {
+        // 2025-06-01 23:59:30 +08:00.
+        let late = 1_748_793_570;
+        let (status, due) = start_status(&life(true, false, true), None, late);
+        assert_eq!(status, TradeStatus::Pending);
+        let (due_at, outcome) = due.unwrap();
+        assert_eq!(outcome, TradeStatus::Closed);
+        assert_eq!(day_of(due_at), day_of(late));
+        assert!(due_at > late);
+        // Earlier in the day: the whole delay.
+        let noon = late - 12 * 3600;
+        assert_eq!(
+            start_status(&life(true, false, false), None, noon).1,
+            Some((noon + 60, TradeStatus::Success))
+        );
+    }
+
+    #[test]
+    fn a_forced_status_wins_over_the_draw() {
+        let at = 1_748_750_000;
+        assert_eq!(
+            start_status(&life(true, false, true), Some(TradeStatus::Success), at),
+            (TradeStatus::Success, None)
+        );
+        assert_eq!(
+            start_status(&life(false, true, false), Some(TradeStatus::Success), at),
+            (TradeStatus::Success, None)
+        );
+        assert_eq!(
+            start_status(&life(false, true, false), None, at),
+            (TradeStatus::Failed, None)
+        );
+        let (s, due) = start_status(&life(false, false, false), Some(TradeStatus::Pending), at);
+        assert_eq!(
+            (s, due.map(|d| d.1)),
+            (TradeStatus::Pending, Some(TradeStatus::Success))
+        );
+    }
+
+    #[test]
+    fn log_numbers_are_fourteen_digits_of_the_day_and_its_count() {
+        assert_eq!(log_no("2025-06-01", 42), "25060100000042");
+        assert_eq!(log_no("2025-06-01", 42).len(), 14);
+        assert_eq!(day_index(1_748_793_570), day_index(1_748_707_200));
+    }
+}
