@@ -1313,8 +1313,9 @@ pub struct Trade {
     pub created_at: String,
     /// When the record last changed (equal to `created_at` until it does).
     pub updated_at: String,
-    /// The record's place in the merchant's change feed: rises with every
-    /// change of any of the merchant's records.
+    /// The record's place in the merchant's change feed: one counter per
+    /// merchant, given anew to the record on its insert and on every change
+    /// of it, so it is the sequence of the record's latest change.
     pub change_seq: u64,
 }
 
@@ -1328,8 +1329,9 @@ pub struct TradeChanges {
     pub next_after: u64,
     /// Whether more changes are waiting after this page.
     pub has_more: bool,
-    /// How many changed records are left after this page (an estimate:
-    /// records may change meanwhile).
+    /// How many of the merchant's records hold a `change_seq` above
+    /// `next_after` (0 on the last page): exact when answered, though
+    /// records may change meanwhile.
     pub remaining: u64,
 }
 

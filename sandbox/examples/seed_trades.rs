@@ -9,9 +9,15 @@ use serde_json::{Value, json};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let count: u32 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1_000_000);
+    let count: u32 = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let days: u32 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(365);
     let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+    // The sandbox serves plain HTTP here; reqwest still wants a provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
     let merchants: Value = http
         .get(format!("{}/sandbox/merchants", sandbox.base_url))

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 fn timeless(t: &Trade) -> Value {
     let mut v = serde_json::to_value(t).unwrap();
     v.as_object_mut().unwrap().remove("created_at");
+    v.as_object_mut().unwrap().remove("updated_at");
     v
 }
 

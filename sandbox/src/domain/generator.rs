@@ -472,6 +472,71 @@ mod tests {
     }
 
     #[test]
+    fn scan_codes_are_often_pending_cards_rarely_declined() {
+        let n = 4_000u64;
+        let lives = |channel: Channel| -> Vec<DrawnLife> {
+            (0..n)
+                .map(|i| draw_life(&mut trade_rng(5, "mch_life", i), channel))
+                .collect()
+        };
+        let share = |v: &[DrawnLife], f: fn(&DrawnLife) -> bool| {
+            v.iter().filter(|l| f(l)).count() as f64 / v.len() as f64
+        };
+        let scan = lives(Channel::WeChat);
+        assert!((share(&scan, |l| l.pending) - 0.30).abs() < 0.03);
+        assert!((share(&scan, |l| l.closes) - 0.12).abs() < 0.03);
+        assert!(scan.iter().all(|l| !l.failed));
+        let card = lives(Channel::DebitCard);
+        assert!((share(&card, |l| l.failed) - 0.02).abs() < 0.01);
+        assert!(card.iter().all(|l| !l.pending && !l.closes));
+        assert!(
+            scan.iter()
+                .chain(&card)
+                .all(|l| PENDING_SECS.contains(&l.delay_secs))
+        );
+    }
+
+    #[test]
+    fn payers_are_opaque_stable_per_merchant_and_only_for_scan_codes() {
+        let a = payer(1, "mch_a", Channel::WeChat, 7).unwrap();
+        assert_eq!(Some(a.clone()), payer(1, "mch_a", Channel::WeChat, 7));
+        assert!(a.starts_with("wx_") && a.len() == 3 + 16);
+        assert!(a[3..].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(Some(a.clone()), payer(1, "mch_b", Channel::WeChat, 7));
+        assert_ne!(Some(a.clone()), payer(1, "mch_a", Channel::WeChat, 8));
+        assert!(
+            payer(1, "mch_a", Channel::Alipay, 7)
+                .unwrap()
+                .starts_with("ali_")
+        );
+        assert!(
+            payer(1, "mch_a", Channel::UnionPayQr, 7)
+                .unwrap()
+                .starts_with("up_")
+        );
+        assert_eq!(payer(1, "mch_a", Channel::CreditCard, 7), None);
+        // Regulars come back: far fewer payers than payments.
+        let mut rng = trade_rng(1, "mch_a", 0);
+        let drawn: std::collections::HashSet<u32> =
+            (0..1_000).map(|_| draw_payer_index(&mut rng)).collect();
+        assert!(drawn.len() < 800, "{}", drawn.len());
+    }
+
+    #[test]
+    fn a_terminals_batch_moves_on_by_one_each_day() {
+        let a = batch_no("LKLA800123455", 20_000);
+        let b = batch_no("LKLA800123455", 20_001);
+        assert_eq!(a.len(), 6);
+        assert!(a.bytes().all(|c| c.is_ascii_digit()) && a != "000000");
+        let (a, b): (u32, u32) = (a.parse().unwrap(), b.parse().unwrap());
+        assert!(b == a + 1 || (a == 999_999 && b == 1));
+        assert_ne!(
+            batch_no("LKLA800123455", 20_000),
+            batch_no("LKLA800123456", 20_000)
+        );
+    }
+
+    #[test]
     fn given_channel_and_amount_are_kept() {
         let amount = Amount::parse("850").unwrap();
         let t = draw_trade(

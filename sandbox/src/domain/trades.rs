@@ -1660,3 +1660,124 @@ pub async fn list_refunds(
         next_cursor,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn life(pending: bool, failed: bool, closes: bool) -> DrawnLife {
+        DrawnLife {
+            pending,
+            failed,
+            delay_secs: 60,
+            closes,
+        }
+    }
+
+    #[test]
+    fn a_pending_sale_resolves_within_its_own_day() {
+        // 2025-06-01 23:59:30 +08:00.
+        let late = 1_748_793_570;
+        let (status, due) = start_status(&life(true, false, true), None, late);
+        assert_eq!(status, TradeStatus::Pending);
+        let (due_at, outcome) = due.unwrap();
+        assert_eq!(outcome, TradeStatus::Closed);
+        assert_eq!(day_of(due_at), day_of(late));
+        assert!(due_at > late);
+        // Earlier in the day: the whole delay.
+        let noon = late - 12 * 3600;
+        assert_eq!(
+            start_status(&life(true, false, false), None, noon).1,
+            Some((noon + 60, TradeStatus::Success))
+        );
+    }
+
+    #[test]
+    fn a_forced_status_wins_over_the_draw() {
+        let at = 1_748_750_000;
+        assert_eq!(
+            start_status(&life(true, false, true), Some(TradeStatus::Success), at),
+            (TradeStatus::Success, None)
+        );
+        assert_eq!(
+            start_status(&life(false, true, false), Some(TradeStatus::Success), at),
+            (TradeStatus::Success, None)
+        );
+        assert_eq!(
+            start_status(&life(false, true, false), None, at),
+            (TradeStatus::Failed, None)
+        );
+        let (s, due) = start_status(&life(false, false, false), Some(TradeStatus::Pending), at);
+        assert_eq!(
+            (s, due.map(|d| d.1)),
+            (TradeStatus::Pending, Some(TradeStatus::Success))
+        );
+    }
+
+    /// The plan of `sql` (its `detail` lines).
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let n = stmt.parameter_count();
+        let values: Vec<rusqlite::types::Value> =
+            (0..n).map(|_| rusqlite::types::Value::Integer(1)).collect();
+        stmt.query_map(rusqlite::params_from_iter(values), |r| {
+            r.get::<_, String>(3)
+        })
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+    }
+
+    #[test]
+    fn the_feed_and_the_hot_queries_of_a_big_history_use_an_index() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&conn).unwrap();
+        let feed = format!(
+            "SELECT {TRADE_COLUMNS} FROM dom_trades
+             WHERE merchant_id = ?1 AND change_seq > ?2 ORDER BY change_seq LIMIT ?3"
+        );
+        let list = format!(
+            "SELECT {TRADE_COLUMNS} FROM dom_trades WHERE merchant_id = ?1
+               AND (created_at < ?2 OR (created_at = ?2 AND seq < ?3))
+             ORDER BY created_at DESC, seq DESC LIMIT ?4"
+        );
+        for sql in [
+            feed.as_str(),
+            list.as_str(),
+            "SELECT COUNT(*) FROM dom_trades WHERE merchant_id = ?1 AND change_seq > ?2 AND change_seq < ?3",
+            "SELECT seq FROM dom_trades WHERE status = 'pending' AND due_at <= ?1 AND (?2 IS NULL OR merchant_id = ?2)",
+            "SELECT MIN(day) FROM dom_trades WHERE merchant_id = ?1 AND day > ?2 AND day < ?3",
+            "SELECT kind, COUNT(*) FROM dom_trades WHERE merchant_id = ?1 AND day = ?2 AND kind IN ('sale', 'refund') GROUP BY kind",
+            "SELECT COUNT(*) FROM dom_trades WHERE original_trade_id = ?1 AND kind = 'refund'",
+        ] {
+            let steps = plan(&conn, sql);
+            assert!(
+                steps
+                    .iter()
+                    .any(|d| d.contains("USING") && d.contains("INDEX")),
+                "{sql}: {steps:?}"
+            );
+            assert!(
+                !steps
+                    .iter()
+                    .any(|d| d.starts_with("SCAN dom_trades") && !d.contains("INDEX")),
+                "a full scan: {sql}: {steps:?}"
+            );
+        }
+        // Pages come in index order: no sort of the merchant's records.
+        for sql in [&feed, &list] {
+            let steps = plan(&conn, sql);
+            assert!(
+                !steps.iter().any(|d| d.contains("TEMP B-TREE")),
+                "{steps:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn log_numbers_are_fourteen_digits_of_the_day_and_its_count() {
+        assert_eq!(log_no("2025-06-01", 42), "25060100000042");
+        assert_eq!(log_no("2025-06-01", 42).len(), 14);
+        assert_eq!(day_index(1_748_793_570), day_index(1_748_707_200));
+    }
+}
