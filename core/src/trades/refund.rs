@@ -357,62 +357,11 @@ pub fn list(conn: &Connection) -> Result<Vec<PendingRefund>> {
 // Writing the answer's records
 // ---------------------------------------------------------------------------
 
-/// Writes trade records, forward only: a record already newer on the phone
-/// (a higher `change_seq`) is kept. To merge with store::upsert (the
-/// feed's) when sync lands.
+/// Writes an answer's records through the feed's forward-only write path (a
+/// record already newer on the phone is kept).
 pub fn put_records(conn: &Connection, records: &[&Trade]) -> Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO trade (trade_id, kind, original_trade_id, channel, amount, fee, rate, status,
-                            refunded, terminal_sn, merchant_no, merchant_name, card_bin, card_last4,
-                            card_kind, card_bank, payer, reference_no, batch_no, voucher_no, log_no,
-                            business_date, created_at, updated_at, change_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-                 ?19, ?20, ?21, ?22, ?23, ?24, ?25)
-         ON CONFLICT (trade_id) DO UPDATE SET
-             kind = excluded.kind, original_trade_id = excluded.original_trade_id,
-             channel = excluded.channel, amount = excluded.amount, fee = excluded.fee,
-             rate = excluded.rate, status = excluded.status, refunded = excluded.refunded,
-             terminal_sn = excluded.terminal_sn, merchant_no = excluded.merchant_no,
-             merchant_name = excluded.merchant_name, card_bin = excluded.card_bin,
-             card_last4 = excluded.card_last4, card_kind = excluded.card_kind,
-             card_bank = excluded.card_bank, payer = excluded.payer,
-             reference_no = excluded.reference_no, batch_no = excluded.batch_no,
-             voucher_no = excluded.voucher_no, log_no = excluded.log_no,
-             business_date = excluded.business_date, created_at = excluded.created_at,
-             updated_at = excluded.updated_at, change_seq = excluded.change_seq
-         WHERE excluded.change_seq > trade.change_seq",
-    )?;
-    for t in records {
-        let seq = i64::try_from(t.change_seq)
-            .map_err(|_| Error::new(&crate::platform::RESPONSE_MALFORMED).detail("change_seq"))?;
-        stmt.execute(params![
-            t.trade_id,
-            t.kind.as_str(),
-            t.original_trade_id,
-            t.channel.as_str(),
-            t.amount.to_fen(),
-            t.fee.to_fen(),
-            t.rate,
-            t.status.as_str(),
-            t.refunded_amount.to_fen(),
-            t.terminal_sn,
-            t.merchant_no,
-            t.merchant_name,
-            t.card_bin,
-            t.card_last4,
-            t.card_kind,
-            t.card_bank,
-            t.payer,
-            t.reference_no,
-            t.batch_no,
-            t.voucher_no,
-            t.log_no,
-            t.business_date,
-            t.created_at_ms,
-            t.updated_at_ms,
-            seq,
-        ])?;
-    }
+    let records: Vec<Trade> = records.iter().map(|t| (*t).clone()).collect();
+    super::store::apply_records(conn, &records, |_, _, _| Ok(()))?;
     Ok(())
 }
 
@@ -498,8 +447,8 @@ async fn send_refund(
     let answer = api::refund(&state, &intent, &trade_id, &body).await;
     let outcome = answer.and_then(|a| {
         Ok(RefundOutcome {
-            trade: api::record_from_wire(a.trade)?,
-            refund: api::record_from_wire(a.record)?,
+            trade: super::api::trade_from_wire(a.trade)?,
+            refund: super::api::trade_from_wire(a.record)?,
         })
     });
     keep(
@@ -523,8 +472,8 @@ async fn send_void(
     let answer = api::void(&state, &intent, &trade_id, &body).await;
     let outcome = answer.and_then(|a| {
         Ok(VoidOutcome {
-            trade: api::record_from_wire(a.trade)?,
-            void: api::record_from_wire(a.void)?,
+            trade: super::api::trade_from_wire(a.trade)?,
+            void: super::api::trade_from_wire(a.void)?,
         })
     });
     keep(
