@@ -357,6 +357,7 @@ async fn run(
         }
     };
     drop(landing);
+    tracing::info!(applied, pages, cursor, has_more, "trade sync done");
     Ok(TradeSyncReport {
         applied,
         pages,

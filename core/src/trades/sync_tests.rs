@@ -713,6 +713,63 @@ async fn a_second_caller_joins_the_running_sync() {
     assert_eq!(feed.fetches.load(Ordering::SeqCst), 3);
 }
 
+/// A catch-up that finds a sync running waits for it at most its time,
+/// then answers with that sync's progress so far; the sync goes on.
+#[tokio::test(start_paused = true)]
+async fn a_catch_up_joining_a_long_sync_answers_within_its_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open_store(tmp.path());
+    let feed = Arc::new(FakeFeed::gated());
+    feed.sales(1, 1500);
+    let running = tokio::spawn(full(&store, &feed));
+    feed.entered.notified().await;
+    let source: Arc<dyn PageSource> = feed.clone();
+    let r = sync::sync(store.clone(), source, None, Budget::CATCH_UP)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.applied, r.pages, r.cursor, r.joined, r.has_more),
+        (0, 0, 0, true, true)
+    );
+    if let Some(gate) = &feed.gate {
+        gate.add_permits(100);
+    }
+    let done = running.await.unwrap().unwrap();
+    assert_eq!((done.cursor, done.joined), (1500, false));
+}
+
+/// A full sync that finds a catch-up running lets it end, then runs to the
+/// end itself (a catch-up's few pages are not a full sync's answer).
+#[tokio::test]
+async fn a_sync_arriving_during_a_catch_up_runs_after_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open_store(tmp.path());
+    let feed = Arc::new(FakeFeed::gated());
+    feed.sales(1, 2500);
+    let source: Arc<dyn PageSource> = feed.clone();
+    let budget = Budget::Bounded {
+        pages: 1,
+        time: std::time::Duration::from_secs(3600),
+    };
+    let catch_up = tokio::spawn(sync::sync(store.clone(), source, None, budget));
+    feed.entered.notified().await;
+    let mut later = full(&store, &feed);
+    assert!((&mut later).now_or_never().is_none());
+    if let Some(gate) = &feed.gate {
+        gate.add_permits(100);
+    }
+    let c = catch_up.await.unwrap().unwrap();
+    assert_eq!(
+        (c.pages, c.cursor, c.has_more, c.joined),
+        (1, 1000, true, false)
+    );
+    let f = later.await.unwrap();
+    assert_eq!(
+        (f.applied, f.cursor, f.has_more, f.joined),
+        (1500, 2500, false, false)
+    );
+}
+
 #[tokio::test]
 async fn a_catch_up_stops_after_its_pages_and_a_sync_finishes() {
     let tmp = tempfile::tempdir().unwrap();
