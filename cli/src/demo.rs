@@ -131,11 +131,11 @@ fn detail(e: &MerchantError) -> String {
 }
 
 /// Where the story runs: the embedded sandbox, or another platform.
-struct Platform {
-    url: String,
-    pin: Option<String>,
-    public_key: String,
-    embedded: Option<RunningSandbox>,
+pub(crate) struct Platform {
+    pub(crate) url: String,
+    pub(crate) pin: Option<String>,
+    pub(crate) public_key: String,
+    pub(crate) embedded: Option<RunningSandbox>,
 }
 
 async fn story(args: Args) -> Result<(), Failed> {
@@ -946,7 +946,7 @@ async fn sms_code(s: &Story, platform: &Platform, args: &Args) -> Result<String,
 /// A sandbox-only control call (`/sandbox/*`) through the core's pinned,
 /// signature-verifying client. Control routes need no device; a throwaway
 /// key signs the envelope all the same.
-async fn control_call<T: serde::de::DeserializeOwned>(
+pub(crate) async fn control_call<T: serde::de::DeserializeOwned>(
     platform: &Platform,
     app_id: &str,
     call: Result<Call, merchant_core::error::Error>,
@@ -964,7 +964,7 @@ async fn control_call<T: serde::de::DeserializeOwned>(
     Ok(client.call::<T>(&device, &call?).await?)
 }
 
-async fn control_get<T: serde::de::DeserializeOwned>(
+pub(crate) async fn control_get<T: serde::de::DeserializeOwned>(
     platform: &Platform,
     app_id: &str,
     path: &str,

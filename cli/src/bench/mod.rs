@@ -10,6 +10,7 @@
 
 mod photo;
 mod qr;
+mod trades;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +28,7 @@ pub struct Area {
 }
 
 /// Every area, by name.
-pub const AREAS: &[Area] = &[photo::AREA, qr::AREA];
+pub const AREAS: &[Area] = &[photo::AREA, qr::AREA, trades::AREA];
 
 /// What the command line asked for.
 pub struct Options {
@@ -210,11 +211,17 @@ pub fn vm_hwm_kb() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// The peak resident memory, in MB, of a child process (this binary again,
-/// `bench-child AREA PROBE INPUT`) that does one piece of work and nothing
-/// else: a figure free of what the parent allocated before. `None` where the
-/// child cannot tell (off Linux) or could not run.
-pub fn peak_rss_mb(area: &str, probe: &str, input: &Path) -> Option<f64> {
+/// What a child process (this binary again, `bench-child AREA PROBE INPUT`)
+/// printed and its peak resident memory in MB (`None` where it cannot tell).
+pub struct ChildRun {
+    pub peak_mb: Option<f64>,
+    pub stdout: String,
+}
+
+/// Runs one piece of work in a child process that does nothing else: a
+/// memory figure free of what the parent allocated before. `None` when the
+/// child could not run or failed (its error is printed).
+pub fn child_run(area: &str, probe: &str, input: &Path) -> Option<ChildRun> {
     let exe = std::env::current_exe().ok()?;
     let out = Command::new(exe)
         .arg("bench-child")
@@ -230,9 +237,17 @@ pub fn peak_rss_mb(area: &str, probe: &str, input: &Path) -> Option<f64> {
         );
         return None;
     }
-    String::from_utf8_lossy(&out.stdout)
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let peak_mb = stdout
         .lines()
         .find_map(|l| l.strip_prefix("vm_hwm_kb "))
         .and_then(|kb| kb.trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
+        .map(|kb| kb / 1024.0);
+    Some(ChildRun { peak_mb, stdout })
+}
+
+/// The peak resident memory, in MB, of a child process (see [`child_run`])
+/// that does one piece of work and nothing else.
+pub fn peak_rss_mb(area: &str, probe: &str, input: &Path) -> Option<f64> {
+    child_run(area, probe, input)?.peak_mb
 }

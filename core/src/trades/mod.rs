@@ -200,3 +200,20 @@ mod sync_exports {
         }
     }
 }
+
+/// Rust-only calls for tools (the bench fetches the platform's pages with it).
+impl crate::MerchantCore {
+    /// One page of the platform's change feed through this core's signed-in
+    /// session, as the platform gave it (checked by the transport's
+    /// signature verification, not yet by the feed's rules), without
+    /// touching the phone's copy.
+    pub async fn fetch_trade_changes(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<merchant_contract::domain::TradeChanges, crate::MerchantError> {
+        let state = self.session_state();
+        self.run(async move { api::changes(&state, after, limit).await })
+            .await
+    }
+}
