@@ -46,17 +46,23 @@ CREATE TABLE trade (
     CHECK ((kind = 'sale') = (original_trade_id IS NULL)),
     CHECK ((card_bin IS NULL) = (card_last4 IS NULL))
 ) STRICT;
--- History pages newest first, time ranges and summaries.
-CREATE INDEX trade_time ON trade (created_at, id);
--- One filter each, in page order.
-CREATE INDEX trade_terminal ON trade (terminal_sn, created_at, id);
-CREATE INDEX trade_channel ON trade (channel, created_at, id);
-CREATE INDEX trade_status ON trade (status, created_at, id);
-CREATE INDEX trade_kind ON trade (kind, created_at, id);
+-- History pages and summaries (core/src/trades/query.rs says which index
+-- drives which filters). Newest first by time, every list filter and the
+-- amount checked inside the index, and the summaries' columns: a month's
+-- summary reads this index alone.
+CREATE INDEX trade_time ON trade (created_at, id, channel, kind, status, amount, terminal_sn, fee);
+-- A terminal's trades in page order, the other filters inside the index.
+CREATE INDEX trade_terminal ON trade (terminal_sn, created_at, id, channel, kind, status, amount);
+-- A channel's trades in page order, the other filters inside the index.
+CREATE INDEX trade_channel ON trade (channel, created_at, id, kind, status, amount);
+-- The rare statuses and kinds in page order (most trades are successful
+-- sales, which the time index serves).
+CREATE INDEX trade_status_rare ON trade (status, created_at) WHERE status <> 'success';
+CREATE INDEX trade_kind_rare ON trade (kind, created_at) WHERE kind <> 'sale';
 -- Text search: exact numbers and a card's last four.
 CREATE INDEX trade_log_no ON trade (log_no);
 CREATE INDEX trade_reference_no ON trade (reference_no);
-CREATE INDEX trade_card_last4 ON trade (card_last4, created_at, id) WHERE card_last4 IS NOT NULL;
+CREATE INDEX trade_card_last4 ON trade (card_last4, created_at) WHERE card_last4 IS NOT NULL;
 -- A sale's voids and refunds; a day's records for reconciliation.
 CREATE INDEX trade_original ON trade (original_trade_id) WHERE original_trade_id IS NOT NULL;
 CREATE INDEX trade_business_date ON trade (business_date, kind);

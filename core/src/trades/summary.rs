@@ -1,0 +1,356 @@
+//! Summaries of a day, a week, a month or any range (China time): totals,
+//! and the same by channel, by terminal and by hour of day.
+//!
+//! # What counts
+//!
+//! For the trades created in the range (`from_ms` inclusive, `to_ms`
+//! exclusive):
+//!
+//! - **sales / gross** (交易笔数 / 交易金额): paid sales, i.e. records of kind
+//!   `sale` whose status is `success`, `partially_refunded` or `refunded`, and
+//!   their amounts. A refunded sale still counts in gross; its refund counts
+//!   in refunds.
+//! - **void_count / voids** (撤销): sales whose status is `voided`, and their
+//!   amounts. They are not in gross and their fees are not in fees. (The
+//!   void's own record, kind `void`, mirrors the sale and is not counted a
+//!   second time.)
+//! - **refund_count / refunds** (退货): refund records (kind `refund`) with
+//!   status `success` created in the range, and their amounts.
+//! - **fees** (手续费): the fees of the paid sales minus the fees returned by
+//!   the refund records; it can be negative on a day of refunds only.
+//! - **net** (净额): gross − fees − refunds; it can be negative.
+//!
+//! Pending, failed and closed records never count. Sums are integer fen in
+//! SQL (`SUM` over INTEGER), turned into [`Total`]s once. By hour is the China
+//! hour of day (0–23), always 24 entries; by channel lists every channel in
+//! [`Channel::ALL`] order; by terminal lists the terminals with a counted
+//! record, by serial.
+//!
+//! The summary reads the covering index `trade_time` alone (no table row).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{Datelike, Days, Months, NaiveDate};
+use rusqlite::Connection;
+
+use super::model::{Trade, TradeKind, TradeStatus};
+use super::query::{DATE_INVALID, FILTER_RANGE_INVALID, china_midnight_ms, parse_date};
+use crate::error::{Error, MerchantError, Problem, Result};
+use crate::money::{Amount, Channel};
+
+/// A sum of money in fen that may be negative or above an [`Amount`]'s
+/// maximum (a net after refunds, a year's gross). Crosses the FFI as text
+/// with two decimals and an optional leading minus: `"-12.50"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Total(i64);
+
+impl Total {
+    pub const ZERO: Total = Total(0);
+
+    pub fn from_fen(fen: i64) -> Total {
+        Total(fen)
+    }
+
+    pub fn to_fen(self) -> i64 {
+        self.0
+    }
+
+    /// The 大写 reading (负 before a negative sum), or `None` above the
+    /// largest amount that has one.
+    pub fn in_words(self) -> Option<String> {
+        let words = Amount::from_fen(self.0.checked_abs()?).ok()?.in_words();
+        Some(if self.0 < 0 {
+            format!("负{words}")
+        } else {
+            words
+        })
+    }
+
+    /// Parses `-12.50`, `12.5`, `12`.
+    pub fn parse(text: &str) -> Result<Total> {
+        let t = text.trim();
+        let (negative, body) = match t.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, t),
+        };
+        let amount = i64::try_from(parse_unsigned_fen(body)?).map_err(|_| total_invalid())?;
+        Ok(Total(if negative { -amount } else { amount }))
+    }
+}
+
+fn total_invalid() -> Error {
+    Error::input(&TOTAL_INVALID, vec![Problem::new(&TOTAL_INVALID, "")])
+}
+
+fn parse_unsigned_fen(body: &str) -> Result<u64> {
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty()
+        || int.len() > 15
+        || frac.len() > 2
+        || !digits(int)
+        || !digits(frac)
+        || (body.contains('.') && frac.is_empty())
+    {
+        return Err(total_invalid());
+    }
+    let yuan: u64 = int.parse().map_err(|_| total_invalid())?;
+    let mut fen = 0u64;
+    for i in 0..2 {
+        fen = fen * 10 + frac.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
+    }
+    Ok(yuan * 100 + fen)
+}
+
+impl fmt::Display for Total {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+uniffi::custom_type!(Total, String, {
+    lower: |total| total.to_string(),
+    try_lift: |text| Ok(Total::parse(&text).map_err(MerchantError::from)?),
+});
+
+crate::codes! {
+    TOTAL_INVALID = Input, "trades.total_invalid", "金额合计格式有误", "The total is not a sum of money";
+}
+
+/// Which range a summary covers (China time).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum SummaryRange {
+    /// The day `YYYY-MM-DD`.
+    Day { date: String },
+    /// The Monday-to-Sunday week that contains `date` (`YYYY-MM-DD`).
+    Week { date: String },
+    /// The month `YYYY-MM`.
+    Month { month: String },
+    /// `from_ms` inclusive to `to_ms` exclusive.
+    Custom { from_ms: i64, to_ms: i64 },
+}
+
+/// Counts and sums of one group (see the module documentation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, uniffi::Record)]
+pub struct SummaryLine {
+    pub sales: u64,
+    pub gross: Total,
+    pub refund_count: u64,
+    pub refunds: Total,
+    pub void_count: u64,
+    pub voids: Total,
+    pub fees: Total,
+    pub net: Total,
+}
+
+/// One channel's line.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ChannelSummary {
+    pub channel: Channel,
+    pub line: SummaryLine,
+}
+
+/// One terminal's line.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TerminalSummary {
+    pub terminal_sn: String,
+    pub line: SummaryLine,
+}
+
+/// One China hour of day's line.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HourSummary {
+    /// 0–23.
+    pub hour: u8,
+    pub line: SummaryLine,
+}
+
+/// A summary of a range.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TradeSummary {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub totals: SummaryLine,
+    /// Every channel, in `Channel::ALL` order.
+    pub by_channel: Vec<ChannelSummary>,
+    /// The terminals with a counted record, by serial.
+    pub by_terminal: Vec<TerminalSummary>,
+    /// 24 entries, hour 0 to 23 (China time).
+    pub by_hour: Vec<HourSummary>,
+}
+
+/// The range's bounds in unix ms.
+pub fn range_bounds(range: &SummaryRange) -> Result<(i64, i64)> {
+    let days = |from: NaiveDate, to: NaiveDate| (china_midnight_ms(from), china_midnight_ms(to));
+    match range {
+        SummaryRange::Day { date } => {
+            let d = parse_date(date)?;
+            Ok(days(d, d + Days::new(1)))
+        }
+        SummaryRange::Week { date } => {
+            let d = parse_date(date)?;
+            let monday = d - Days::new(u64::from(d.weekday().num_days_from_monday()));
+            Ok(days(monday, monday + Days::new(7)))
+        }
+        SummaryRange::Month { month } => {
+            let first = parse_date(&format!("{}-01", month.trim()))
+                .ok()
+                .filter(|_| month.trim().len() == 7)
+                .ok_or_else(|| {
+                    Error::input(&DATE_INVALID, vec![Problem::new(&DATE_INVALID, "month")])
+                })?;
+            let next = first.checked_add_months(Months::new(1)).ok_or_else(|| {
+                Error::input(&DATE_INVALID, vec![Problem::new(&DATE_INVALID, "month")])
+            })?;
+            Ok(days(first, next))
+        }
+        SummaryRange::Custom { from_ms, to_ms } => {
+            if to_ms < from_ms {
+                return Err(Error::input(
+                    &FILTER_RANGE_INVALID,
+                    vec![Problem::new(&FILTER_RANGE_INVALID, "to_ms")],
+                ));
+            }
+            Ok((*from_ms, *to_ms))
+        }
+    }
+}
+
+/// The counted records of a range, grouped. Class 0: paid sale; 1: voided
+/// sale; 2: refund record. One walk of `trade_time`'s range.
+pub const SUMMARY_SQL: &str = "
+SELECT channel, terminal_sn, ((created_at + 28800000) / 3600000) % 24 AS hour,
+       CASE WHEN kind = 'refund' THEN 2 WHEN status = 'voided' THEN 1 ELSE 0 END AS class,
+       count(*), sum(amount), sum(fee)
+  FROM trade INDEXED BY trade_time
+ WHERE created_at >= ?1 AND created_at < ?2
+   AND ((kind = 'sale' AND status IN ('success', 'partially_refunded', 'refunded', 'voided'))
+        OR (kind = 'refund' AND status = 'success'))
+ GROUP BY 1, 2, 3, 4";
+
+/// Folds one group into a line.
+fn add(line: &mut Acc, class: i64, count: i64, amount: i64, fee: i64) {
+    match class {
+        0 => {
+            line.sales += count;
+            line.gross += amount;
+            line.fees += fee;
+        }
+        1 => {
+            line.voids_n += count;
+            line.voids += amount;
+        }
+        _ => {
+            line.refunds_n += count;
+            line.refunds += amount;
+            line.fees -= fee;
+        }
+    }
+}
+
+/// Running sums of one group, in fen.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Acc {
+    sales: i64,
+    gross: i64,
+    refunds_n: i64,
+    refunds: i64,
+    voids_n: i64,
+    voids: i64,
+    fees: i64,
+}
+
+impl Acc {
+    /// Counts one trade record by the module's rules (the export's totals).
+    pub(crate) fn add_trade(&mut self, t: &Trade) {
+        let class = match (t.kind, t.status) {
+            (
+                TradeKind::Sale,
+                TradeStatus::Success | TradeStatus::PartiallyRefunded | TradeStatus::Refunded,
+            ) => 0,
+            (TradeKind::Sale, TradeStatus::Voided) => 1,
+            (TradeKind::Refund, TradeStatus::Success) => 2,
+            _ => return,
+        };
+        add(self, class, 1, t.amount.to_fen(), t.fee.to_fen());
+    }
+
+    pub(crate) fn line(self) -> SummaryLine {
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        SummaryLine {
+            sales: n(self.sales),
+            gross: Total(self.gross),
+            refund_count: n(self.refunds_n),
+            refunds: Total(self.refunds),
+            void_count: n(self.voids_n),
+            voids: Total(self.voids),
+            fees: Total(self.fees),
+            net: Total(self.gross - self.fees - self.refunds),
+        }
+    }
+}
+
+/// The summary of `range` from the trades on the phone.
+pub fn summary_on(conn: &Connection, range: &SummaryRange) -> Result<TradeSummary> {
+    let (from_ms, to_ms) = range_bounds(range)?;
+    let mut totals = Acc::default();
+    let mut by_channel: BTreeMap<usize, Acc> = BTreeMap::new();
+    let mut by_terminal: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut by_hour = [Acc::default(); 24];
+    let mut stmt = conn.prepare_cached(SUMMARY_SQL)?;
+    let mut rows = stmt.query([from_ms, to_ms])?;
+    while let Some(r) = rows.next()? {
+        let channel: String = r.get(0)?;
+        let terminal: String = r.get(1)?;
+        let hour: i64 = r.get(2)?;
+        let (class, count, amount, fee): (i64, i64, i64, i64) =
+            (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+        add(&mut totals, class, count, amount, fee);
+        if let Some(i) = Channel::ALL.iter().position(|c| c.as_str() == channel) {
+            add(by_channel.entry(i).or_default(), class, count, amount, fee);
+        }
+        add(
+            by_terminal.entry(terminal).or_default(),
+            class,
+            count,
+            amount,
+            fee,
+        );
+        // Times before 1970 give a negative remainder: fold it into 0..24.
+        let h = usize::try_from(hour.rem_euclid(24)).unwrap_or(0);
+        if let Some(slot) = by_hour.get_mut(h) {
+            add(slot, class, count, amount, fee);
+        }
+    }
+    Ok(TradeSummary {
+        from_ms,
+        to_ms,
+        totals: totals.line(),
+        by_channel: Channel::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ChannelSummary {
+                channel: *c,
+                line: by_channel.get(&i).copied().unwrap_or_default().line(),
+            })
+            .collect(),
+        by_terminal: by_terminal
+            .into_iter()
+            .map(|(terminal_sn, a)| TerminalSummary {
+                terminal_sn,
+                line: a.line(),
+            })
+            .collect(),
+        by_hour: by_hour
+            .iter()
+            .enumerate()
+            .map(|(h, a)| HourSummary {
+                hour: h as u8,
+                line: a.line(),
+            })
+            .collect(),
+    })
+}
