@@ -354,3 +354,126 @@ pub fn summary_on(conn: &Connection, range: &SummaryRange) -> Result<TradeSummar
             .collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trades::testing::{self, Row};
+
+    /// The straightforward reading of the rules, one row at a time.
+    fn fold<'a>(rows: impl Iterator<Item = &'a Row>) -> SummaryLine {
+        let (mut sales, mut gross, mut rn, mut refunds, mut vn, mut voids, mut fees) = (0u64, 0i64, 0u64, 0i64, 0u64, 0i64, 0i64);
+        for r in rows {
+            use TradeStatus as S;
+            match (r.kind, r.status) {
+                (TradeKind::Sale, S::Success | S::PartiallyRefunded | S::Refunded) => {
+                    sales += 1;
+                    gross += r.amount;
+                    fees += r.fee;
+                }
+                (TradeKind::Sale, S::Voided) => {
+                    vn += 1;
+                    voids += r.amount;
+                }
+                (TradeKind::Refund, S::Success) => {
+                    rn += 1;
+                    refunds += r.amount;
+                    fees -= r.fee;
+                }
+                _ => {}
+            }
+        }
+        SummaryLine {
+            sales,
+            gross: Total(gross),
+            refund_count: rn,
+            refunds: Total(refunds),
+            void_count: vn,
+            voids: Total(voids),
+            fees: Total(fees),
+            net: Total(gross - fees - refunds),
+        }
+    }
+
+    fn china_hour(ms: i64) -> u8 {
+        ((ms + 8 * 3_600_000).rem_euclid(86_400_000) / 3_600_000) as u8
+    }
+
+    #[test]
+    fn the_summary_equals_a_fold_over_the_same_rows_to_the_fen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // 40 days of random trades from 2025-05-20 (China time).
+        let start = china_midnight_ms(NaiveDate::from_ymd_opt(2025, 5, 20).expect("date"));
+        let rows = testing::generate(11, 6000, start, 40 * 86_400_000);
+        let db = testing::store_with(dir.path(), &rows);
+        let ranges = [
+            SummaryRange::Day { date: "2025-06-01".into() },
+            SummaryRange::Week { date: "2025-06-04".into() },
+            SummaryRange::Month { month: "2025-06".into() },
+            SummaryRange::Custom { from_ms: start + 12_345, to_ms: start + 9 * 86_400_000 + 777 },
+            SummaryRange::Day { date: "2024-01-01".into() },
+        ];
+        for range in ranges {
+            let (from, to) = range_bounds(&range).expect("bounds");
+            let s = db.read(|c| summary_on(c, &range)).expect("summary");
+            let inside: Vec<&Row> = rows.iter().filter(|r| r.created_at >= from && r.created_at < to).collect();
+            assert_eq!(s.totals, fold(inside.iter().copied()), "{range:?}");
+            for cs in &s.by_channel {
+                assert_eq!(cs.line, fold(inside.iter().copied().filter(|r| r.channel == cs.channel)), "{range:?} {:?}", cs.channel);
+            }
+            assert_eq!(s.by_channel.len(), Channel::ALL.len());
+            for ts in &s.by_terminal {
+                assert_eq!(ts.line, fold(inside.iter().copied().filter(|r| r.terminal_sn == ts.terminal_sn)));
+            }
+            assert_eq!(s.by_hour.len(), 24);
+            for hs in &s.by_hour {
+                assert_eq!(hs.line, fold(inside.iter().copied().filter(|r| china_hour(r.created_at) == hs.hour)), "hour {}", hs.hour);
+            }
+            if !inside.is_empty() {
+                assert!(s.totals.sales > 0 && s.totals.refund_count > 0 && s.totals.void_count > 0, "{range:?}: weak data");
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_are_china_days_weeks_and_months() {
+        let day = |d: &str| range_bounds(&SummaryRange::Day { date: d.into() }).expect("day");
+        assert_eq!(day("2025-06-01"), (1_748_707_200_000, 1_748_793_600_000));
+        // 2025-06-04 is a Wednesday: Monday 2 June to Monday 9 June.
+        let week = range_bounds(&SummaryRange::Week { date: "2025-06-04".into() }).expect("week");
+        assert_eq!(week, (day("2025-06-02").0, day("2025-06-09").0));
+        let sunday = range_bounds(&SummaryRange::Week { date: "2025-06-08".into() }).expect("week");
+        assert_eq!(sunday, week);
+        let month = range_bounds(&SummaryRange::Month { month: "2025-12".into() }).expect("month");
+        assert_eq!(month, (day("2025-12-01").0, day("2026-01-01").0));
+        for bad in ["2025-13", "2025-6", "2025-06-01", ""] {
+            let e = range_bounds(&SummaryRange::Month { month: bad.into() }).expect_err("bad month");
+            assert_eq!(e.code, "trades.date_invalid");
+        }
+        let e = range_bounds(&SummaryRange::Custom { from_ms: 5, to_ms: 4 }).expect_err("bad range");
+        assert_eq!(e.code, "trades.filter_range_invalid");
+    }
+
+    #[test]
+    fn totals_read_and_write_signed_two_decimal_text() {
+        assert_eq!(Total(-1250).to_string(), "-12.50");
+        assert_eq!(Total(7).to_string(), "0.07");
+        assert_eq!(Total::parse("-12.5").expect("parse"), Total(-1250));
+        assert_eq!(Total(-101001).in_words().as_deref(), Some("负壹仟零壹拾元零壹分"));
+        assert!(Total::parse("1.234").is_err() && Total::parse("x").is_err() && Total::parse("5.").is_err());
+    }
+
+    #[test]
+    fn the_summary_reads_only_the_time_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = testing::store_with(dir.path(), &[]);
+        let plan: Vec<String> = db
+            .read(|c| {
+                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {SUMMARY_SQL}"))?;
+                let rows = stmt.query_map([0i64, 1], |r| r.get::<_, String>(3))?;
+                Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+            })
+            .expect("plan");
+        assert!(plan.iter().any(|s| s.starts_with("SEARCH trade USING COVERING INDEX trade_time")), "{plan:#?}");
+    }
+}
