@@ -468,7 +468,10 @@ mod tests {
 
     impl TradeExportListener for Progress {
         fn on_progress(&self, rows_written: u64, rows_total: u64) {
-            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((rows_written, rows_total));
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((rows_written, rows_total));
         }
     }
 
@@ -481,32 +484,72 @@ mod tests {
         let progress = Arc::new(Progress::default());
         let listener: Arc<dyn TradeExportListener> = progress.clone();
         let f = TradeFilter::default();
-        let report = export(&db, &f, ExportFormat::Csv, path.to_str().expect("utf-8"), Some(listener)).expect("export");
+        let report = export(
+            &db,
+            &f,
+            ExportFormat::Csv,
+            path.to_str().expect("utf-8"),
+            Some(listener),
+        )
+        .expect("export");
         let bytes = std::fs::read(&path).expect("read");
         assert!(bytes.starts_with(&[0xEF, 0xBB, 0xBF]), "BOM");
         let text = String::from_utf8(bytes.clone()).expect("utf-8");
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].trim_start_matches('\u{feff}').starts_with("交易时间,订单号,原订单号,流水号,参考号"));
+        assert!(
+            lines[0]
+                .trim_start_matches('\u{feff}')
+                .starts_with("交易时间,订单号,原订单号,流水号,参考号")
+        );
         assert_eq!(report.rows, 2500);
         assert_eq!(report.bytes, bytes.len() as u64);
         // Newest first: the first data line is the last row inserted.
         assert!(lines[1].contains(&rows[2499].trade_id), "{}", lines[1]);
-        let summary = db.read(|c| crate::trades::summary::summary_on(c, &crate::trades::summary::SummaryRange::Custom { from_ms: T0, to_ms: T0 + 3_600_000 })).expect("summary");
+        let summary = db
+            .read(|c| {
+                crate::trades::summary::summary_on(
+                    c,
+                    &crate::trades::summary::SummaryRange::Custom {
+                        from_ms: T0,
+                        to_ms: T0 + 3_600_000,
+                    },
+                )
+            })
+            .expect("summary");
         assert_eq!(report.total_gross, summary.totals.gross);
         assert_eq!(report.total_net, summary.totals.net);
         let words = summary.totals.gross.in_words().expect("words");
-        assert!(text.contains(&format!("交易金额(大写),{words}")), "gross in words");
-        assert!(lines.last().expect("last").starts_with("净额(大写),"), "{:?}", lines.last());
+        assert!(
+            text.contains(&format!("交易金额(大写),{words}")),
+            "gross in words"
+        );
+        assert!(
+            lines.last().expect("last").starts_with("净额(大写),"),
+            "{:?}",
+            lines.last()
+        );
         assert_eq!(report.gross_in_words, words);
         // A card shows as BIN****last4, nothing more.
-        let card = rows.iter().find_map(|r| r.card_last4.clone()).expect("card");
+        let card = rows
+            .iter()
+            .find_map(|r| r.card_last4.clone())
+            .expect("card");
         assert!(text.contains(&format!("622848****{card}")));
         let p = progress.0.lock().expect("progress").clone();
         assert_eq!(p.last(), Some(&(2500, 2500)));
         assert!(p.len() >= 3, "progress every page: {p:?}");
         // No temporary file is left beside it.
-        let names: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
-        assert!(names.iter().all(|n| !n.to_string_lossy().ends_with(".part")), "{names:?}");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| !n.to_string_lossy().ends_with(".part")),
+            "{names:?}"
+        );
     }
 
     #[test]
@@ -515,13 +558,26 @@ mod tests {
         let rows = testing::generate(13, 400, T0, 3_600_000);
         let db = testing::store_with(dir.path(), &rows);
         let path = dir.path().join("refunds.csv");
-        let f = TradeFilter { kinds: vec![TradeKind::Refund], ..Default::default() };
-        let report = export(&db, &f, ExportFormat::Csv, path.to_str().expect("utf-8"), None).expect("export");
+        let f = TradeFilter {
+            kinds: vec![TradeKind::Refund],
+            ..Default::default()
+        };
+        let report = export(
+            &db,
+            &f,
+            ExportFormat::Csv,
+            path.to_str().expect("utf-8"),
+            None,
+        )
+        .expect("export");
         let want = rows.iter().filter(|r| r.kind == TradeKind::Refund).count() as u64;
         assert!(want > 0);
         assert_eq!(report.rows, want);
         let text = std::fs::read_to_string(&path).expect("read");
-        assert_eq!(text.lines().filter(|l| l.contains(",退货,")).count() as u64, want);
+        assert_eq!(
+            text.lines().filter(|l| l.contains(",退货,")).count() as u64,
+            want
+        );
         assert_eq!(report.sales, 0);
     }
 
@@ -531,18 +587,37 @@ mod tests {
         let rows = testing::generate(14, 1500, T0, 3_600_000);
         let db = testing::store_with(dir.path(), &rows);
         let path = dir.path().join("out.xlsx");
-        let report = export(&db, &TradeFilter::default(), ExportFormat::Xlsx, path.to_str().expect("utf-8"), None).expect("export");
+        let report = export(
+            &db,
+            &TradeFilter::default(),
+            ExportFormat::Xlsx,
+            path.to_str().expect("utf-8"),
+            None,
+        )
+        .expect("export");
         assert_eq!(report.rows, 1500);
         let file = std::fs::File::open(&path).expect("open");
         let mut zip = zip::ZipArchive::new(file).expect("a zip");
         let mut sheet = String::new();
-        zip.by_name("xl/worksheets/sheet1.xml").expect("sheet").read_to_string(&mut sheet).expect("xml");
+        zip.by_name("xl/worksheets/sheet1.xml")
+            .expect("sheet")
+            .read_to_string(&mut sheet)
+            .expect("xml");
         let mut book = String::new();
-        zip.by_name("xl/workbook.xml").expect("workbook").read_to_string(&mut book).expect("xml");
+        zip.by_name("xl/workbook.xml")
+            .expect("workbook")
+            .read_to_string(&mut book)
+            .expect("xml");
         assert!(book.contains("交易明细"));
         let mut styles = String::new();
-        zip.by_name("xl/styles.xml").expect("styles").read_to_string(&mut styles).expect("xml");
-        assert!(styles.contains("formatCode=\"0.00\"") && styles.contains("yyyy-mm-dd hh:mm:ss"), "number formats");
+        zip.by_name("xl/styles.xml")
+            .expect("styles")
+            .read_to_string(&mut styles)
+            .expect("xml");
+        assert!(
+            styles.contains("formatCode=\"0.00\"") && styles.contains("yyyy-mm-dd hh:mm:ss"),
+            "number formats"
+        );
         // Header and the newest row (inline strings in constant-memory mode).
         assert!(sheet.contains("<t>交易时间</t>") && sheet.contains("<t>金额(元)</t>"));
         assert!(sheet.contains(&format!("<t>{}</t>", rows[1499].trade_id)));
@@ -551,9 +626,16 @@ mod tests {
         let amount = format!("<c r=\"L2\" s=\"");
         let at = sheet.find(&amount).expect("L2");
         let cell = &sheet[at..at + 60];
-        assert!(cell.contains(&format!("<v>{}</v>", newest.amount as f64 / 100.0)), "{cell}");
+        assert!(
+            cell.contains(&format!("<v>{}</v>", newest.amount as f64 / 100.0)),
+            "{cell}"
+        );
         let a2 = &sheet[sheet.find("<c r=\"A2\"").expect("A2")..];
-        assert!(!a2[..60].contains("t=\"inlineStr\""), "A2 is a number (a date): {}", &a2[..60]);
+        assert!(
+            !a2[..60].contains("t=\"inlineStr\""),
+            "A2 is a number (a date): {}",
+            &a2[..60]
+        );
         assert!(sheet.contains("<t>交易金额(大写)</t>"));
         assert!(sheet.contains(&format!("<t>{}</t>", report.gross_in_words)));
     }
@@ -565,11 +647,25 @@ mod tests {
         let db = testing::store_with(dir.path(), &rows);
         let missing = dir.path().join("no-such-dir").join("out.csv");
         for format in [ExportFormat::Csv, ExportFormat::Xlsx] {
-            let e = export(&db, &TradeFilter::default(), format, missing.to_str().expect("utf-8"), None).expect_err("fails");
+            let e = export(
+                &db,
+                &TradeFilter::default(),
+                format,
+                missing.to_str().expect("utf-8"),
+                None,
+            )
+            .expect_err("fails");
             assert_eq!(e.code, "trades.export_failed");
             assert!(!missing.exists());
             // A directory in the way of the file.
-            let e = export(&db, &TradeFilter::default(), format, dir.path().to_str().expect("utf-8"), None).expect_err("fails");
+            let e = export(
+                &db,
+                &TradeFilter::default(),
+                format,
+                dir.path().to_str().expect("utf-8"),
+                None,
+            )
+            .expect_err("fails");
             assert_eq!(e.code, "trades.export_failed");
         }
         // A failure halfway (the rename onto a non-empty directory) leaves
@@ -577,14 +673,35 @@ mod tests {
         let blocked = dir.path().join("blocked.csv");
         std::fs::create_dir(&blocked).expect("dir");
         std::fs::write(blocked.join("x"), b"x").expect("file");
-        let e = export(&db, &TradeFilter::default(), ExportFormat::Csv, blocked.to_str().expect("utf-8"), None).expect_err("fails");
+        let e = export(
+            &db,
+            &TradeFilter::default(),
+            ExportFormat::Csv,
+            blocked.to_str().expect("utf-8"),
+            None,
+        )
+        .expect_err("fails");
         assert_eq!(e.code, "trades.export_failed");
-        let parts: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".part")).collect();
+        let parts: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            .collect();
         assert!(parts.is_empty());
         // A bad filter is refused before anything is written.
-        let bad = TradeFilter { text: Some("?".into()), ..Default::default() };
+        let bad = TradeFilter {
+            text: Some("?".into()),
+            ..Default::default()
+        };
         let ok_path = dir.path().join("x.csv");
-        let e = export(&db, &bad, ExportFormat::Csv, ok_path.to_str().expect("utf-8"), None).expect_err("fails");
+        let e = export(
+            &db,
+            &bad,
+            ExportFormat::Csv,
+            ok_path.to_str().expect("utf-8"),
+            None,
+        )
+        .expect_err("fails");
         assert_eq!(e.code, "trades.filter_text_invalid");
         assert!(!ok_path.exists());
     }

@@ -744,31 +744,153 @@ mod tests {
     }
 
     fn sample_filters(rows: &[Row]) -> Vec<(&'static str, TradeFilter)> {
-        let card = rows.iter().find_map(|r| r.card_last4.clone()).expect("a card trade");
+        let card = rows
+            .iter()
+            .find_map(|r| r.card_last4.clone())
+            .expect("a card trade");
         let r = &rows[rows.len() / 2];
-        let refund = rows.iter().find(|r| r.kind == TradeKind::Refund).expect("a refund");
+        let refund = rows
+            .iter()
+            .find(|r| r.kind == TradeKind::Refund)
+            .expect("a refund");
         let mid = rows[rows.len() / 3].created_at;
         vec![
             ("none", TradeFilter::default()),
-            ("from", TradeFilter { from_ms: Some(mid), ..Default::default() }),
-            ("to", TradeFilter { to_ms: Some(mid), ..Default::default() }),
-            ("range", TradeFilter { from_ms: Some(mid), to_ms: Some(mid + 3_600_000), ..Default::default() }),
-            ("channel", TradeFilter { channels: vec![Channel::UnionPayQr], ..Default::default() }),
-            ("channels", TradeFilter { channels: vec![Channel::WeChat, Channel::CreditCard], ..Default::default() }),
-            ("kind", TradeFilter { kinds: vec![TradeKind::Refund], ..Default::default() }),
-            ("kinds", TradeFilter { kinds: vec![TradeKind::Void, TradeKind::Refund], ..Default::default() }),
-            ("status", TradeFilter { statuses: vec![TradeStatus::Success], ..Default::default() }),
-            ("statuses rare", TradeFilter { statuses: vec![TradeStatus::Refunded, TradeStatus::Voided], ..Default::default() }),
-            ("terminal", TradeFilter { terminals: vec![TERMINALS[1].to_owned()], ..Default::default() }),
-            ("terminals", TradeFilter { terminals: vec![TERMINALS[0].to_ascii_lowercase(), TERMINALS[2].to_owned()], ..Default::default() }),
-            ("min", TradeFilter { min_amount: Some(amount("500")), ..Default::default() }),
-            ("max", TradeFilter { max_amount: Some(amount("20.5")), ..Default::default() }),
-            ("amount", TradeFilter { min_amount: Some(amount("100")), max_amount: Some(amount("300")), ..Default::default() }),
-            ("last4", TradeFilter { text: Some(card), ..Default::default() }),
-            ("log", TradeFilter { text: Some(r.log_no.clone()), ..Default::default() }),
-            ("reference", TradeFilter { text: Some(format!(" {} ", r.reference_no)), ..Default::default() }),
-            ("order", TradeFilter { text: Some(r.trade_id.to_ascii_lowercase()), ..Default::default() }),
-            ("refund order", TradeFilter { text: Some(refund.trade_id.clone()), ..Default::default() }),
+            (
+                "from",
+                TradeFilter {
+                    from_ms: Some(mid),
+                    ..Default::default()
+                },
+            ),
+            (
+                "to",
+                TradeFilter {
+                    to_ms: Some(mid),
+                    ..Default::default()
+                },
+            ),
+            (
+                "range",
+                TradeFilter {
+                    from_ms: Some(mid),
+                    to_ms: Some(mid + 3_600_000),
+                    ..Default::default()
+                },
+            ),
+            (
+                "channel",
+                TradeFilter {
+                    channels: vec![Channel::UnionPayQr],
+                    ..Default::default()
+                },
+            ),
+            (
+                "channels",
+                TradeFilter {
+                    channels: vec![Channel::WeChat, Channel::CreditCard],
+                    ..Default::default()
+                },
+            ),
+            (
+                "kind",
+                TradeFilter {
+                    kinds: vec![TradeKind::Refund],
+                    ..Default::default()
+                },
+            ),
+            (
+                "kinds",
+                TradeFilter {
+                    kinds: vec![TradeKind::Void, TradeKind::Refund],
+                    ..Default::default()
+                },
+            ),
+            (
+                "status",
+                TradeFilter {
+                    statuses: vec![TradeStatus::Success],
+                    ..Default::default()
+                },
+            ),
+            (
+                "statuses rare",
+                TradeFilter {
+                    statuses: vec![TradeStatus::Refunded, TradeStatus::Voided],
+                    ..Default::default()
+                },
+            ),
+            (
+                "terminal",
+                TradeFilter {
+                    terminals: vec![TERMINALS[1].to_owned()],
+                    ..Default::default()
+                },
+            ),
+            (
+                "terminals",
+                TradeFilter {
+                    terminals: vec![TERMINALS[0].to_ascii_lowercase(), TERMINALS[2].to_owned()],
+                    ..Default::default()
+                },
+            ),
+            (
+                "min",
+                TradeFilter {
+                    min_amount: Some(amount("500")),
+                    ..Default::default()
+                },
+            ),
+            (
+                "max",
+                TradeFilter {
+                    max_amount: Some(amount("20.5")),
+                    ..Default::default()
+                },
+            ),
+            (
+                "amount",
+                TradeFilter {
+                    min_amount: Some(amount("100")),
+                    max_amount: Some(amount("300")),
+                    ..Default::default()
+                },
+            ),
+            (
+                "last4",
+                TradeFilter {
+                    text: Some(card),
+                    ..Default::default()
+                },
+            ),
+            (
+                "log",
+                TradeFilter {
+                    text: Some(r.log_no.clone()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "reference",
+                TradeFilter {
+                    text: Some(format!(" {} ", r.reference_no)),
+                    ..Default::default()
+                },
+            ),
+            (
+                "order",
+                TradeFilter {
+                    text: Some(r.trade_id.to_ascii_lowercase()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "refund order",
+                TradeFilter {
+                    text: Some(refund.trade_id.clone()),
+                    ..Default::default()
+                },
+            ),
             (
                 "mix scan success terminal",
                 TradeFilter {
@@ -807,7 +929,11 @@ mod tests {
             ),
             (
                 "mix all channels = none",
-                TradeFilter { channels: Channel::ALL.to_vec(), to_ms: Some(mid), ..Default::default() },
+                TradeFilter {
+                    channels: Channel::ALL.to_vec(),
+                    to_ms: Some(mid),
+                    ..Default::default()
+                },
             ),
         ]
     }
@@ -824,7 +950,10 @@ mod tests {
                 let got = db.read(|c| Ok(walk(c, &f, limit))).expect("walk");
                 assert_eq!(got, want, "filter {name}, limit {limit}");
             }
-            assert!(!want.is_empty() || name.contains("none"), "filter {name} matched nothing: a weak test");
+            assert!(
+                !want.is_empty() || name.contains("none"),
+                "filter {name} matched nothing: a weak test"
+            );
         }
     }
 
@@ -837,7 +966,10 @@ mod tests {
             let n = db.read(|c| count_on(c, &check(&f)?)).expect("count");
             assert_eq!(n as usize, expected(&rows, &f).len(), "count of {name}");
         }
-        let t = db.read(|c| trade_by_id(c, &rows[3].trade_id)).expect("trade").expect("found");
+        let t = db
+            .read(|c| trade_by_id(c, &rows[3].trade_id))
+            .expect("trade")
+            .expect("found");
         assert_eq!(t.trade_id, rows[3].trade_id);
         assert_eq!(t.amount.to_fen(), rows[3].amount);
         assert_eq!(db.read(|c| trade_by_id(c, "T404")).expect("trade"), None);
@@ -854,7 +986,9 @@ mod tests {
         let mut n = 10_000u64;
         let mut inserted_older = Vec::new();
         loop {
-            let page = db.read(|c| page_on(c, &f, cursor.as_deref(), 25)).expect("page");
+            let page = db
+                .read(|c| page_on(c, &f, cursor.as_deref(), 25))
+                .expect("page");
             seen.extend(page.trades.iter().map(|t| t.trade_id.clone()));
             let Some(next) = page.next_cursor else { break };
             let last = page.trades.last().expect("a full page").created_at_ms;
@@ -888,36 +1022,95 @@ mod tests {
     #[test]
     fn bad_filters_cursors_and_limits_have_their_codes() {
         let code = |r: Result<Checked>| r.expect_err("refused").code.to_string();
-        let range = TradeFilter { from_ms: Some(10), to_ms: Some(9), ..Default::default() };
+        let range = TradeFilter {
+            from_ms: Some(10),
+            to_ms: Some(9),
+            ..Default::default()
+        };
         assert_eq!(code(check(&range)), "trades.filter_range_invalid");
-        let amounts = TradeFilter { min_amount: Some(amount("2")), max_amount: Some(amount("1.99")), ..Default::default() };
+        let amounts = TradeFilter {
+            min_amount: Some(amount("2")),
+            max_amount: Some(amount("1.99")),
+            ..Default::default()
+        };
         assert_eq!(code(check(&amounts)), "trades.filter_amount_invalid");
-        let many = TradeFilter { terminals: (0..51).map(|i| format!("SN{i}")).collect(), ..Default::default() };
+        let many = TradeFilter {
+            terminals: (0..51).map(|i| format!("SN{i}")).collect(),
+            ..Default::default()
+        };
         assert_eq!(code(check(&many)), "trades.filter_too_many_terminals");
-        for bad in ["12345", "abc", "T", "T12x", "X123", "1234567890123", "１２３４", "T1234567890123456789012345678901234567890"] {
-            let f = TradeFilter { text: Some(bad.to_owned()), ..Default::default() };
-            assert_eq!(code(check(&f)), "trades.filter_text_invalid", "text {bad:?}");
+        for bad in [
+            "12345",
+            "abc",
+            "T",
+            "T12x",
+            "X123",
+            "1234567890123",
+            "１２３４",
+            "T1234567890123456789012345678901234567890",
+        ] {
+            let f = TradeFilter {
+                text: Some(bad.to_owned()),
+                ..Default::default()
+            };
+            assert_eq!(
+                code(check(&f)),
+                "trades.filter_text_invalid",
+                "text {bad:?}"
+            );
         }
         // Every problem is listed.
-        let both = TradeFilter { text: Some("?".into()), ..range.clone() };
+        let both = TradeFilter {
+            text: Some("?".into()),
+            ..range.clone()
+        };
         let err = check(&both).expect_err("refused");
         assert_eq!(err.problems.len(), 2);
-        assert_eq!(parse_text("0017").expect("last4"), TextQuery::CardLast4("0017".into()));
-        assert_eq!(parse_text("r123").expect("id"), TextQuery::TradeId("R123".into()));
-        assert_eq!(parse_text("2025 0601 000017").expect("log"), TextQuery::LogNo("20250601000017".into()));
+        assert_eq!(
+            parse_text("0017").expect("last4"),
+            TextQuery::CardLast4("0017".into())
+        );
+        assert_eq!(
+            parse_text("r123").expect("id"),
+            TextQuery::TradeId("R123".into())
+        );
+        assert_eq!(
+            parse_text("2025 0601 000017").expect("log"),
+            TextQuery::LogNo("20250601000017".into())
+        );
 
-        for bad in ["", "!!!", "AQ", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &B64.encode([2u8; 17]), &B64.encode([1u8; 16])] {
+        for bad in [
+            "",
+            "!!!",
+            "AQ",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &B64.encode([2u8; 17]),
+            &B64.encode([1u8; 16]),
+        ] {
             let r = check_page(&TradeFilter::default(), Some(bad), 50).map(|_| ());
-            assert_eq!(r.expect_err("bad cursor").code, "trades.cursor_invalid", "cursor {bad:?}");
+            assert_eq!(
+                r.expect_err("bad cursor").code,
+                "trades.cursor_invalid",
+                "cursor {bad:?}"
+            );
         }
-        let good = Cursor { created_at: -5, id: 9 };
+        let good = Cursor {
+            created_at: -5,
+            id: 9,
+        };
         assert_eq!(Cursor::decode(&good.encode()).expect("round trip"), good);
         for limit in [0, 201] {
             let r = check_page(&TradeFilter::default(), None, limit).map(|_| ());
             assert_eq!(r.expect_err("bad limit").code, "trades.page_limit_invalid");
         }
-        assert_eq!(china_day_range("2025-13-01").expect_err("bad").code, "trades.date_invalid");
-        assert_eq!(china_day_range("2025-6-1").expect_err("bad").code, "trades.date_invalid");
+        assert_eq!(
+            china_day_range("2025-13-01").expect_err("bad").code,
+            "trades.date_invalid"
+        );
+        assert_eq!(
+            china_day_range("2025-6-1").expect_err("bad").code,
+            "trades.date_invalid"
+        );
         let day = china_day_range("2025-06-01").expect("day");
         assert_eq!(day.from_ms, 1_748_707_200_000); // 2025-05-31T16:00:00Z
         assert_eq!(day.to_ms - day.from_ms, 86_400_000);
@@ -931,7 +1124,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let rows = testing::generate(10, 50, T0, 3_600_000);
         let db = testing::store_with(dir.path(), &rows);
-        let texts = ["0017", "601234567890", "20250601000017", "T20250601004711938265"];
+        let texts = [
+            "0017",
+            "601234567890",
+            "20250601000017",
+            "T20250601004711938265",
+        ];
         let mut plans = 0;
         for mask in 0u32..128 {
             for many in [false, true] {
@@ -946,7 +1144,9 @@ mod tests {
                         channels: match (bit(1), many) {
                             (false, _) => vec![],
                             (true, false) => vec![Channel::Alipay],
-                            (true, true) => vec![Channel::WeChat, Channel::DebitCard, Channel::UnionPayQr],
+                            (true, true) => {
+                                vec![Channel::WeChat, Channel::DebitCard, Channel::UnionPayQr]
+                            }
                         },
                         kinds: match (bit(2), many) {
                             (false, _) => vec![],
@@ -956,7 +1156,11 @@ mod tests {
                         statuses: match (bit(3), many) {
                             (false, _) => vec![],
                             (true, false) => vec![TradeStatus::Success],
-                            (true, true) => vec![TradeStatus::Refunded, TradeStatus::Voided, TradeStatus::Pending],
+                            (true, true) => vec![
+                                TradeStatus::Refunded,
+                                TradeStatus::Voided,
+                                TradeStatus::Pending,
+                            ],
                         },
                         terminals: match (bit(4), many) {
                             (false, _) => vec![],
@@ -968,11 +1172,21 @@ mod tests {
                         text: bit(6).then(|| text.to_owned()),
                     };
                     let checked = check(&f).expect("filter");
-                    for cursor in [None, Some(Cursor { created_at: T0 + 1000, id: 5 })] {
+                    for cursor in [
+                        None,
+                        Some(Cursor {
+                            created_at: T0 + 1000,
+                            id: 5,
+                        }),
+                    ] {
                         for q in [page_sql(&checked, cursor, 50), count_sql(&checked)] {
                             let plan = explain(&db, &q);
                             for step in &plan {
-                                assert!(!step.starts_with("SCAN trade"), "full scan for mask {mask:07b} many {many} text {text}: {plan:#?}\n{}", q.sql);
+                                assert!(
+                                    !step.starts_with("SCAN trade"),
+                                    "full scan for mask {mask:07b} many {many} text {text}: {plan:#?}\n{}",
+                                    q.sql
+                                );
                             }
                             assert!(
                                 plan.iter().any(|s| s.starts_with("SEARCH trade")),
@@ -990,7 +1204,8 @@ mod tests {
     fn explain(db: &crate::store::Db, q: &PageSql) -> Vec<String> {
         db.read(|c| {
             let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {}", q.sql))?;
-            let rows = stmt.query_map(params_from_iter(q.params.iter()), |r| r.get::<_, String>(3))?;
+            let rows =
+                stmt.query_map(params_from_iter(q.params.iter()), |r| r.get::<_, String>(3))?;
             Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
         })
         .expect("explain")

@@ -21,14 +21,13 @@
 //! - **net** (净额): gross − fees − refunds; it can be negative.
 //!
 //! Pending, failed and closed records never count. Sums are integer fen in
-//! SQL (`SUM` over INTEGER), turned into [`Total`]s once. By hour is the China
+//! (i64 fen summed as the index is walked), turned into [`Total`]s once. By hour is the China
 //! hour of day (0–23), always 24 entries; by channel lists every channel in
 //! [`Channel::ALL`] order; by terminal lists the terminals with a counted
 //! record, by serial.
 //!
 //! The summary reads the covering index `trade_time` alone (no table row).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{Datelike, Days, Months, NaiveDate};
@@ -219,20 +218,22 @@ pub fn range_bounds(range: &SummaryRange) -> Result<(i64, i64)> {
     }
 }
 
-/// The counted records of a range, grouped. Class 0: paid sale; 1: voided
-/// sale; 2: refund record. One walk of `trade_time`'s range.
+/// The counted records of a range: one walk of the covering index
+/// `trade_time`'s range, in index order (no sort; a `GROUP BY` here would
+/// sort every row of a month). Class 0: paid sale; 1: voided sale; 2: refund
+/// record.
 pub const SUMMARY_SQL: &str = "
-SELECT channel, terminal_sn, ((created_at + 28800000) / 3600000) % 24 AS hour,
-       CASE WHEN kind = 'refund' THEN 2 WHEN status = 'voided' THEN 1 ELSE 0 END AS class,
-       count(*), sum(amount), sum(fee)
+SELECT created_at, channel, terminal_sn,
+       CASE WHEN kind = 'refund' THEN 2 WHEN status = 'voided' THEN 1 ELSE 0 END,
+       amount, fee
   FROM trade INDEXED BY trade_time
  WHERE created_at >= ?1 AND created_at < ?2
    AND ((kind = 'sale' AND status IN ('success', 'partially_refunded', 'refunded', 'voided'))
-        OR (kind = 'refund' AND status = 'success'))
- GROUP BY 1, 2, 3, 4";
+        OR (kind = 'refund' AND status = 'success'))";
 
 /// Folds one group into a line.
 fn add(line: &mut Acc, class: i64, count: i64, amount: i64, fee: i64) {
+    // Sums of i64 fen: a month of a busy shop is far below 2^63 fen.
     match class {
         0 => {
             line.sales += count;
@@ -297,34 +298,38 @@ impl Acc {
 pub fn summary_on(conn: &Connection, range: &SummaryRange) -> Result<TradeSummary> {
     let (from_ms, to_ms) = range_bounds(range)?;
     let mut totals = Acc::default();
-    let mut by_channel: BTreeMap<usize, Acc> = BTreeMap::new();
-    let mut by_terminal: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut by_channel = [Acc::default(); Channel::ALL.len()];
+    let mut by_terminal: Vec<(String, Acc)> = Vec::new();
     let mut by_hour = [Acc::default(); 24];
     let mut stmt = conn.prepare_cached(SUMMARY_SQL)?;
     let mut rows = stmt.query([from_ms, to_ms])?;
     while let Some(r) = rows.next()? {
-        let channel: String = r.get(0)?;
-        let terminal: String = r.get(1)?;
-        let hour: i64 = r.get(2)?;
-        let (class, count, amount, fee): (i64, i64, i64, i64) =
-            (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
-        add(&mut totals, class, count, amount, fee);
-        if let Some(i) = Channel::ALL.iter().position(|c| c.as_str() == channel) {
-            add(by_channel.entry(i).or_default(), class, count, amount, fee);
+        let at: i64 = r.get(0)?;
+        let (class, amount, fee): (i64, i64, i64) = (r.get(3)?, r.get(4)?, r.get(5)?);
+        add(&mut totals, class, 1, amount, fee);
+        let channel = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        if let Some(i) = Channel::ALL.iter().position(|c| c.as_str() == channel)
+            && let Some(slot) = by_channel.get_mut(i)
+        {
+            add(slot, class, 1, amount, fee);
         }
-        add(
-            by_terminal.entry(terminal).or_default(),
-            class,
-            count,
-            amount,
-            fee,
-        );
-        // Times before 1970 give a negative remainder: fold it into 0..24.
-        let h = usize::try_from(hour.rem_euclid(24)).unwrap_or(0);
+        let terminal = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+        match by_terminal.iter_mut().find(|(t, _)| t == terminal) {
+            Some((_, acc)) => add(acc, class, 1, amount, fee),
+            None => {
+                let mut acc = Acc::default();
+                add(&mut acc, class, 1, amount, fee);
+                by_terminal.push((terminal.to_owned(), acc));
+            }
+        }
+        // China hour of day; rem_euclid keeps times before 1970 in 0..24.
+        let h =
+            usize::try_from((at + 8 * 3_600_000).rem_euclid(86_400_000) / 3_600_000).unwrap_or(0);
         if let Some(slot) = by_hour.get_mut(h) {
-            add(slot, class, count, amount, fee);
+            add(slot, class, 1, amount, fee);
         }
     }
+    by_terminal.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(TradeSummary {
         from_ms,
         to_ms,
@@ -334,7 +339,7 @@ pub fn summary_on(conn: &Connection, range: &SummaryRange) -> Result<TradeSummar
             .enumerate()
             .map(|(i, c)| ChannelSummary {
                 channel: *c,
-                line: by_channel.get(&i).copied().unwrap_or_default().line(),
+                line: by_channel.get(i).copied().unwrap_or_default().line(),
             })
             .collect(),
         by_terminal: by_terminal
@@ -362,7 +367,8 @@ mod tests {
 
     /// The straightforward reading of the rules, one row at a time.
     fn fold<'a>(rows: impl Iterator<Item = &'a Row>) -> SummaryLine {
-        let (mut sales, mut gross, mut rn, mut refunds, mut vn, mut voids, mut fees) = (0u64, 0i64, 0u64, 0i64, 0u64, 0i64, 0i64);
+        let (mut sales, mut gross, mut rn, mut refunds, mut vn, mut voids, mut fees) =
+            (0u64, 0i64, 0u64, 0i64, 0u64, 0i64, 0i64);
         for r in rows {
             use TradeStatus as S;
             match (r.kind, r.status) {
@@ -407,30 +413,70 @@ mod tests {
         let rows = testing::generate(11, 6000, start, 40 * 86_400_000);
         let db = testing::store_with(dir.path(), &rows);
         let ranges = [
-            SummaryRange::Day { date: "2025-06-01".into() },
-            SummaryRange::Week { date: "2025-06-04".into() },
-            SummaryRange::Month { month: "2025-06".into() },
-            SummaryRange::Custom { from_ms: start + 12_345, to_ms: start + 9 * 86_400_000 + 777 },
-            SummaryRange::Day { date: "2024-01-01".into() },
+            SummaryRange::Day {
+                date: "2025-06-01".into(),
+            },
+            SummaryRange::Week {
+                date: "2025-06-04".into(),
+            },
+            SummaryRange::Month {
+                month: "2025-06".into(),
+            },
+            SummaryRange::Custom {
+                from_ms: start + 12_345,
+                to_ms: start + 9 * 86_400_000 + 777,
+            },
+            SummaryRange::Day {
+                date: "2024-01-01".into(),
+            },
         ];
         for range in ranges {
             let (from, to) = range_bounds(&range).expect("bounds");
             let s = db.read(|c| summary_on(c, &range)).expect("summary");
-            let inside: Vec<&Row> = rows.iter().filter(|r| r.created_at >= from && r.created_at < to).collect();
+            let inside: Vec<&Row> = rows
+                .iter()
+                .filter(|r| r.created_at >= from && r.created_at < to)
+                .collect();
             assert_eq!(s.totals, fold(inside.iter().copied()), "{range:?}");
             for cs in &s.by_channel {
-                assert_eq!(cs.line, fold(inside.iter().copied().filter(|r| r.channel == cs.channel)), "{range:?} {:?}", cs.channel);
+                assert_eq!(
+                    cs.line,
+                    fold(inside.iter().copied().filter(|r| r.channel == cs.channel)),
+                    "{range:?} {:?}",
+                    cs.channel
+                );
             }
             assert_eq!(s.by_channel.len(), Channel::ALL.len());
             for ts in &s.by_terminal {
-                assert_eq!(ts.line, fold(inside.iter().copied().filter(|r| r.terminal_sn == ts.terminal_sn)));
+                assert_eq!(
+                    ts.line,
+                    fold(
+                        inside
+                            .iter()
+                            .copied()
+                            .filter(|r| r.terminal_sn == ts.terminal_sn)
+                    )
+                );
             }
             assert_eq!(s.by_hour.len(), 24);
             for hs in &s.by_hour {
-                assert_eq!(hs.line, fold(inside.iter().copied().filter(|r| china_hour(r.created_at) == hs.hour)), "hour {}", hs.hour);
+                assert_eq!(
+                    hs.line,
+                    fold(
+                        inside
+                            .iter()
+                            .copied()
+                            .filter(|r| china_hour(r.created_at) == hs.hour)
+                    ),
+                    "hour {}",
+                    hs.hour
+                );
             }
             if !inside.is_empty() {
-                assert!(s.totals.sales > 0 && s.totals.refund_count > 0 && s.totals.void_count > 0, "{range:?}: weak data");
+                assert!(
+                    s.totals.sales > 0 && s.totals.refund_count > 0 && s.totals.void_count > 0,
+                    "{range:?}: weak data"
+                );
             }
         }
     }
@@ -440,17 +486,31 @@ mod tests {
         let day = |d: &str| range_bounds(&SummaryRange::Day { date: d.into() }).expect("day");
         assert_eq!(day("2025-06-01"), (1_748_707_200_000, 1_748_793_600_000));
         // 2025-06-04 is a Wednesday: Monday 2 June to Monday 9 June.
-        let week = range_bounds(&SummaryRange::Week { date: "2025-06-04".into() }).expect("week");
+        let week = range_bounds(&SummaryRange::Week {
+            date: "2025-06-04".into(),
+        })
+        .expect("week");
         assert_eq!(week, (day("2025-06-02").0, day("2025-06-09").0));
-        let sunday = range_bounds(&SummaryRange::Week { date: "2025-06-08".into() }).expect("week");
+        let sunday = range_bounds(&SummaryRange::Week {
+            date: "2025-06-08".into(),
+        })
+        .expect("week");
         assert_eq!(sunday, week);
-        let month = range_bounds(&SummaryRange::Month { month: "2025-12".into() }).expect("month");
+        let month = range_bounds(&SummaryRange::Month {
+            month: "2025-12".into(),
+        })
+        .expect("month");
         assert_eq!(month, (day("2025-12-01").0, day("2026-01-01").0));
         for bad in ["2025-13", "2025-6", "2025-06-01", ""] {
-            let e = range_bounds(&SummaryRange::Month { month: bad.into() }).expect_err("bad month");
+            let e =
+                range_bounds(&SummaryRange::Month { month: bad.into() }).expect_err("bad month");
             assert_eq!(e.code, "trades.date_invalid");
         }
-        let e = range_bounds(&SummaryRange::Custom { from_ms: 5, to_ms: 4 }).expect_err("bad range");
+        let e = range_bounds(&SummaryRange::Custom {
+            from_ms: 5,
+            to_ms: 4,
+        })
+        .expect_err("bad range");
         assert_eq!(e.code, "trades.filter_range_invalid");
     }
 
@@ -459,8 +519,15 @@ mod tests {
         assert_eq!(Total(-1250).to_string(), "-12.50");
         assert_eq!(Total(7).to_string(), "0.07");
         assert_eq!(Total::parse("-12.5").expect("parse"), Total(-1250));
-        assert_eq!(Total(-101001).in_words().as_deref(), Some("负壹仟零壹拾元零壹分"));
-        assert!(Total::parse("1.234").is_err() && Total::parse("x").is_err() && Total::parse("5.").is_err());
+        assert_eq!(
+            Total(-101001).in_words().as_deref(),
+            Some("负壹仟零壹拾元零壹分")
+        );
+        assert!(
+            Total::parse("1.234").is_err()
+                && Total::parse("x").is_err()
+                && Total::parse("5.").is_err()
+        );
     }
 
     #[test]
@@ -474,6 +541,10 @@ mod tests {
                 Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
             })
             .expect("plan");
-        assert!(plan.iter().any(|s| s.starts_with("SEARCH trade USING COVERING INDEX trade_time")), "{plan:#?}");
+        assert!(
+            plan.iter()
+                .any(|s| s.starts_with("SEARCH trade USING COVERING INDEX trade_time")),
+            "{plan:#?}"
+        );
     }
 }
