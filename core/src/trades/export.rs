@@ -623,8 +623,8 @@ mod tests {
         assert!(sheet.contains(&format!("<t>{}</t>", rows[1499].trade_id)));
         // Row 2 (the newest trade): A2 a date serial, L2 the amount as a number.
         let newest = &rows[1499];
-        let amount = format!("<c r=\"L2\" s=\"");
-        let at = sheet.find(&amount).expect("L2");
+        let amount = "<c r=\"L2\" s=\"";
+        let at = sheet.find(amount).expect("L2");
         let cell = &sheet[at..at + 60];
         assert!(
             cell.contains(&format!("<v>{}</v>", newest.amount as f64 / 100.0)),

@@ -735,7 +735,7 @@ mod tests {
             .filter(|(_, r)| matches(r, f))
             .map(|(i, r)| (r.created_at, i, r.trade_id.clone()))
             .collect();
-        v.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        v.sort_by_key(|x| std::cmp::Reverse((x.0, x.1)));
         v.into_iter().map(|x| x.2).collect()
     }
 

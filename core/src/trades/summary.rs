@@ -26,7 +26,14 @@
 //! [`Channel::ALL`] order; by terminal lists the terminals with a counted
 //! record, by serial.
 //!
-//! The summary reads the covering index `trade_time` alone (no table row).
+//! # How it is read
+//!
+//! The table `trade_hour` holds the counted records summed per hour,
+//! channel, terminal and class, kept by triggers on `trade` (store.rs), so
+//! whole hours of a range are read from it: a month of a busy shop is some
+//! thousands of rows, not 85,000 trades. The parts of a range that are not
+//! whole hours (a custom range) are read from the covering index
+//! `trade_time`. China hours of day are whole hours of unix time (+08:00).
 
 use std::fmt;
 
@@ -218,22 +225,29 @@ pub fn range_bounds(range: &SummaryRange) -> Result<(i64, i64)> {
     }
 }
 
-/// The counted records of a range: one walk of the covering index
-/// `trade_time`'s range, in index order (no sort; a `GROUP BY` here would
-/// sort every row of a month). Class 0: paid sale; 1: voided sale; 2: refund
-/// record.
-pub const SUMMARY_SQL: &str = "
-SELECT created_at, channel, terminal_sn,
+/// The counted records of a part of a range that is not whole hours: a walk
+/// of the covering index `trade_time`. Class 0: paid sale; 1: voided sale;
+/// 2: refund record.
+pub const EDGE_SQL: &str = "
+SELECT created_at / 3600000 - (created_at % 3600000 < 0), channel, terminal_sn,
        CASE WHEN kind = 'refund' THEN 2 WHEN status = 'voided' THEN 1 ELSE 0 END,
-       amount, fee
+       1, amount, fee
   FROM trade INDEXED BY trade_time
  WHERE created_at >= ?1 AND created_at < ?2
    AND ((kind = 'sale' AND status IN ('success', 'partially_refunded', 'refunded', 'voided'))
         OR (kind = 'refund' AND status = 'success'))";
 
+/// The whole hours `?1 <= hour < ?2` (unix ms / 3600000) of a range, summed
+/// by the triggers of `trade_hour`.
+pub const HOURS_SQL: &str = "
+SELECT hour, channel, terminal_sn, class, n, amount, fee
+  FROM trade_hour
+ WHERE hour >= ?1 AND hour < ?2";
+
+const HOUR_MS: i64 = 3_600_000;
+
 /// Folds one group into a line.
 fn add(line: &mut Acc, class: i64, count: i64, amount: i64, fee: i64) {
-    // Sums of i64 fen: a month of a busy shop is far below 2^63 fen.
     match class {
         0 => {
             line.sales += count;
@@ -301,32 +315,48 @@ pub fn summary_on(conn: &Connection, range: &SummaryRange) -> Result<TradeSummar
     let mut by_channel = [Acc::default(); Channel::ALL.len()];
     let mut by_terminal: Vec<(String, Acc)> = Vec::new();
     let mut by_hour = [Acc::default(); 24];
-    let mut stmt = conn.prepare_cached(SUMMARY_SQL)?;
-    let mut rows = stmt.query([from_ms, to_ms])?;
-    while let Some(r) = rows.next()? {
-        let at: i64 = r.get(0)?;
-        let (class, amount, fee): (i64, i64, i64) = (r.get(3)?, r.get(4)?, r.get(5)?);
-        add(&mut totals, class, 1, amount, fee);
-        let channel = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-        if let Some(i) = Channel::ALL.iter().position(|c| c.as_str() == channel)
-            && let Some(slot) = by_channel.get_mut(i)
-        {
-            add(slot, class, 1, amount, fee);
+    // Whole hours from trade_hour, the edges from the trades themselves.
+    let first_hour = from_ms.div_euclid(HOUR_MS) + i64::from(from_ms.rem_euclid(HOUR_MS) != 0);
+    let end_hour = to_ms.div_euclid(HOUR_MS);
+    let mut parts: Vec<(&str, i64, i64)> = Vec::new();
+    if first_hour < end_hour {
+        parts.push((EDGE_SQL, from_ms, first_hour * HOUR_MS));
+        parts.push((HOURS_SQL, first_hour, end_hour));
+        parts.push((EDGE_SQL, end_hour * HOUR_MS, to_ms));
+    } else {
+        parts.push((EDGE_SQL, from_ms, to_ms));
+    }
+    for (sql, lo, hi) in parts {
+        if lo >= hi {
+            continue;
         }
-        let terminal = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
-        match by_terminal.iter_mut().find(|(t, _)| t == terminal) {
-            Some((_, acc)) => add(acc, class, 1, amount, fee),
-            None => {
-                let mut acc = Acc::default();
-                add(&mut acc, class, 1, amount, fee);
-                by_terminal.push((terminal.to_owned(), acc));
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([lo, hi])?;
+        while let Some(r) = rows.next()? {
+            let hour: i64 = r.get(0)?;
+            let (class, n, amount, fee): (i64, i64, i64, i64) =
+                (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+            add(&mut totals, class, n, amount, fee);
+            let channel = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+            if let Some(i) = Channel::ALL.iter().position(|c| c.as_str() == channel)
+                && let Some(slot) = by_channel.get_mut(i)
+            {
+                add(slot, class, n, amount, fee);
             }
-        }
-        // China hour of day; rem_euclid keeps times before 1970 in 0..24.
-        let h =
-            usize::try_from((at + 8 * 3_600_000).rem_euclid(86_400_000) / 3_600_000).unwrap_or(0);
-        if let Some(slot) = by_hour.get_mut(h) {
-            add(slot, class, 1, amount, fee);
+            let terminal = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+            match by_terminal.iter_mut().find(|(t, _)| t == terminal) {
+                Some((_, acc)) => add(acc, class, n, amount, fee),
+                None => {
+                    let mut acc = Acc::default();
+                    add(&mut acc, class, n, amount, fee);
+                    by_terminal.push((terminal.to_owned(), acc));
+                }
+            }
+            // China hour of day: +8 whole hours.
+            let h = usize::try_from((hour + 8).rem_euclid(24)).unwrap_or(0);
+            if let Some(slot) = by_hour.get_mut(h) {
+                add(slot, class, n, amount, fee);
+            }
         }
     }
     by_terminal.sort_by(|a, b| a.0.cmp(&b.0));
@@ -531,20 +561,116 @@ mod tests {
     }
 
     #[test]
-    fn the_summary_reads_only_the_time_index() {
+    fn the_summary_reads_hour_sums_and_the_time_index_only() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = testing::store_with(dir.path(), &[]);
-        let plan: Vec<String> = db
-            .read(|c| {
-                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {SUMMARY_SQL}"))?;
+        let plan = |sql: &str| -> Vec<String> {
+            db.read(|c| {
+                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
                 let rows = stmt.query_map([0i64, 1], |r| r.get::<_, String>(3))?;
                 Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
             })
-            .expect("plan");
+            .expect("plan")
+        };
+        let edge = plan(EDGE_SQL);
         assert!(
-            plan.iter()
+            edge.iter()
                 .any(|s| s.starts_with("SEARCH trade USING COVERING INDEX trade_time")),
-            "{plan:#?}"
+            "{edge:#?}"
         );
+        let hours = plan(HOURS_SQL);
+        assert!(
+            hours
+                .iter()
+                .any(|s| s.starts_with("SEARCH trade_hour USING PRIMARY KEY")),
+            "{hours:#?}"
+        );
+    }
+
+    /// The hour sums follow every change of a trade: a status moving on, a
+    /// refund, a void, a row deleted.
+    #[test]
+    fn hour_sums_follow_updates_and_deletes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let start = china_midnight_ms(NaiveDate::from_ymd_opt(2025, 6, 1).expect("date"));
+        let mut rows = testing::generate(16, 3000, start, 3 * 86_400_000);
+        let db = testing::store_with(dir.path(), &rows);
+        // Half hours at both ends: whole hours from the hour sums, the edges
+        // from the trades.
+        let (from, end) = (start + 1_800_000, start + 3 * 86_400_000 - 900_000);
+        let range = SummaryRange::Custom {
+            from_ms: from,
+            to_ms: end,
+        };
+        let check = |all: &[Row], what: &str| {
+            let rows: Vec<&Row> = all
+                .iter()
+                .filter(|r| r.created_at >= from && r.created_at < end)
+                .collect();
+            let rows = rows.into_iter().cloned().collect::<Vec<Row>>();
+            let s = db.read(|c| summary_on(c, &range)).expect("summary");
+            assert_eq!(s.totals, fold(rows.iter()), "{what}");
+            for ts in &s.by_terminal {
+                assert_eq!(
+                    ts.line,
+                    fold(rows.iter().filter(|r| r.terminal_sn == ts.terminal_sn)),
+                    "{what}"
+                );
+                assert!(
+                    ts.line.sales + ts.line.refund_count + ts.line.void_count > 0,
+                    "{what}: an empty terminal line"
+                );
+            }
+            for hs in &s.by_hour {
+                assert_eq!(
+                    hs.line,
+                    fold(rows.iter().filter(|r| china_hour(r.created_at) == hs.hour)),
+                    "{what}"
+                );
+            }
+        };
+        check(&rows, "inserted");
+        let mut rng_i = 0usize;
+        let statuses = TradeStatus::ALL;
+        for i in (0..rows.len()).step_by(7) {
+            let status = statuses[(i / 7) % statuses.len()];
+            let amount = rows[i].amount;
+            let moved = rows[i].created_at + 1_234_567;
+            db.write(|tx| {
+                tx.execute(
+                    "UPDATE trade SET status = ?1, created_at = ?2, channel = 'alipay' WHERE trade_id = ?3",
+                    rusqlite::params![status.as_str(), moved, rows[i].trade_id],
+                )?;
+                Ok(())
+            })
+            .expect("update");
+            rows[i].status = status;
+            rows[i].created_at = moved;
+            rows[i].channel = Channel::Alipay;
+            assert_eq!(rows[i].amount, amount);
+            rng_i += 1;
+        }
+        assert!(rng_i > 100);
+        check(&rows, "updated");
+        let gone: Vec<String> = rows.iter().step_by(5).map(|r| r.trade_id.clone()).collect();
+        db.write(|tx| {
+            for id in &gone {
+                tx.execute("DELETE FROM trade WHERE trade_id = ?1", [id])?;
+            }
+            Ok(())
+        })
+        .expect("delete");
+        rows.retain(|r| !gone.contains(&r.trade_id));
+        check(&rows, "deleted");
+        // Everything gone: no hour row is left behind.
+        db.write(|tx| {
+            tx.execute("DELETE FROM trade", [])?;
+            Ok(())
+        })
+        .expect("delete all");
+        let left: i64 = db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM trade_hour", [], |r| r.get(0))?))
+            .expect("count");
+        assert_eq!(left, 0);
     }
 }
