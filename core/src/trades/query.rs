@@ -68,6 +68,8 @@ crate::codes! {
 pub const MAX_TERMINALS: usize = 50;
 /// The largest page.
 pub const MAX_PAGE: u32 = 200;
+/// Prepared statements kept per connection (see [`page_rows`]).
+pub const STATEMENT_CACHE: usize = 64;
 
 /// A time range in unix milliseconds: `from_ms` inclusive, `to_ms`
 /// exclusive.
@@ -663,6 +665,10 @@ pub fn check_page(filter: &TradeFilter, cursor: Option<&str>, limit: u32) -> Res
 /// The rows of one page and the cursor after its last row when it was full.
 pub fn page_rows(conn: &Connection, req: &PageRequest) -> Result<(Vec<Trade>, Option<Cursor>)> {
     let q = page_sql(&req.filter, req.cursor, req.limit);
+    // Each mix of filters is its own statement: keep more of them prepared
+    // than rusqlite's default 16, so a screen switching between a few
+    // dozen views does not compile its page again each time.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let mut stmt = conn.prepare_cached(&q.sql)?;
     let mut rows = stmt.query(params_from_iter(q.params.iter()))?;
     let mut trades = Vec::with_capacity(req.limit as usize);
