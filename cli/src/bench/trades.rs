@@ -444,7 +444,7 @@ fn mixes(
             ..TradeFilter::default()
         },
         TradeFilter {
-            channels: vec![Channel::Wechat],
+            channels: vec![Channel::WeChat],
             ..TradeFilter::default()
         },
         TradeFilter {

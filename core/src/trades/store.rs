@@ -46,17 +46,81 @@ CREATE TABLE trade (
     CHECK ((kind = 'sale') = (original_trade_id IS NULL)),
     CHECK ((card_bin IS NULL) = (card_last4 IS NULL))
 ) STRICT;
--- History pages newest first, time ranges and summaries.
-CREATE INDEX trade_time ON trade (created_at, id);
--- One filter each, in page order.
-CREATE INDEX trade_terminal ON trade (terminal_sn, created_at, id);
-CREATE INDEX trade_channel ON trade (channel, created_at, id);
-CREATE INDEX trade_status ON trade (status, created_at, id);
-CREATE INDEX trade_kind ON trade (kind, created_at, id);
+-- History pages and summaries (core/src/trades/query.rs says which index
+-- drives which filters). Newest first by time, every list filter and the
+-- amount checked inside the index, and the summaries' columns (the parts of
+-- a range that are not whole hours are read from this index alone).
+CREATE INDEX trade_time ON trade (created_at, id, channel, kind, status, amount, terminal_sn, fee);
+-- A terminal's trades in page order, the other filters inside the index.
+CREATE INDEX trade_terminal ON trade (terminal_sn, created_at, id, channel, kind, status, amount);
+-- A channel's trades in page order, the other filters inside the index.
+CREATE INDEX trade_channel ON trade (channel, created_at, id, kind, status, amount);
+-- The rare statuses and kinds in page order (most trades are successful
+-- sales, which the time index serves).
+CREATE INDEX trade_status_rare ON trade (status, created_at) WHERE status <> 'success';
+CREATE INDEX trade_kind_rare ON trade (kind, created_at) WHERE kind <> 'sale';
 -- Text search: exact numbers and a card's last four.
 CREATE INDEX trade_log_no ON trade (log_no);
 CREATE INDEX trade_reference_no ON trade (reference_no);
-CREATE INDEX trade_card_last4 ON trade (card_last4, created_at, id) WHERE card_last4 IS NOT NULL;
+CREATE INDEX trade_card_last4 ON trade (card_last4, created_at) WHERE card_last4 IS NOT NULL;
+-- Summaries: the counted records (query's summary rules: paid sales,
+-- voided sales, successful refund records) summed per hour (unix ms / 3600000,
+-- floored), channel, terminal and class (0 paid sale, 1 voided sale, 2
+-- refund), kept by the triggers below on every insert, update and delete
+-- of a trade. A month's summary reads some thousands of these rows instead
+-- of every trade (core/src/trades/summary.rs). An upsert of a trade must be
+-- INSERT … ON CONFLICT DO UPDATE (never REPLACE, whose delete fires no
+-- trigger and which would also renumber the row).
+CREATE TABLE trade_hour (
+    hour        INTEGER NOT NULL,
+    channel     TEXT NOT NULL,
+    terminal_sn TEXT NOT NULL,
+    class       INTEGER NOT NULL CHECK (class IN (0, 1, 2)),
+    n           INTEGER NOT NULL,
+    amount      INTEGER NOT NULL,
+    fee         INTEGER NOT NULL,
+    PRIMARY KEY (hour, channel, terminal_sn, class)
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER trade_hour_insert AFTER INSERT ON trade
+WHEN (NEW.kind = 'sale' AND NEW.status IN ('success', 'partially_refunded', 'refunded', 'voided'))
+       OR (NEW.kind = 'refund' AND NEW.status = 'success')
+BEGIN
+    INSERT INTO trade_hour (hour, channel, terminal_sn, class, n, amount, fee)
+        VALUES ((NEW.created_at - ((NEW.created_at % 3600000) + 3600000) % 3600000) / 3600000, NEW.channel, NEW.terminal_sn, CASE WHEN NEW.kind = 'refund' THEN 2 WHEN NEW.status = 'voided' THEN 1 ELSE 0 END, 1, NEW.amount, NEW.fee)
+        ON CONFLICT (hour, channel, terminal_sn, class)
+        DO UPDATE SET n = n + 1, amount = amount + excluded.amount, fee = fee + excluded.fee;
+END;
+CREATE TRIGGER trade_hour_delete AFTER DELETE ON trade
+WHEN (OLD.kind = 'sale' AND OLD.status IN ('success', 'partially_refunded', 'refunded', 'voided'))
+       OR (OLD.kind = 'refund' AND OLD.status = 'success')
+BEGIN
+    UPDATE trade_hour SET n = n - 1, amount = amount - OLD.amount, fee = fee - OLD.fee
+        WHERE hour = (OLD.created_at - ((OLD.created_at % 3600000) + 3600000) % 3600000) / 3600000 AND channel = OLD.channel AND terminal_sn = OLD.terminal_sn
+          AND class = CASE WHEN OLD.kind = 'refund' THEN 2 WHEN OLD.status = 'voided' THEN 1 ELSE 0 END;
+    DELETE FROM trade_hour
+        WHERE hour = (OLD.created_at - ((OLD.created_at % 3600000) + 3600000) % 3600000) / 3600000 AND channel = OLD.channel AND terminal_sn = OLD.terminal_sn
+          AND class = CASE WHEN OLD.kind = 'refund' THEN 2 WHEN OLD.status = 'voided' THEN 1 ELSE 0 END AND n = 0;
+END;
+CREATE TRIGGER trade_hour_update_old AFTER UPDATE OF kind, status, channel, terminal_sn, amount, fee, created_at ON trade
+WHEN (OLD.kind = 'sale' AND OLD.status IN ('success', 'partially_refunded', 'refunded', 'voided'))
+       OR (OLD.kind = 'refund' AND OLD.status = 'success')
+BEGIN
+    UPDATE trade_hour SET n = n - 1, amount = amount - OLD.amount, fee = fee - OLD.fee
+        WHERE hour = (OLD.created_at - ((OLD.created_at % 3600000) + 3600000) % 3600000) / 3600000 AND channel = OLD.channel AND terminal_sn = OLD.terminal_sn
+          AND class = CASE WHEN OLD.kind = 'refund' THEN 2 WHEN OLD.status = 'voided' THEN 1 ELSE 0 END;
+    DELETE FROM trade_hour
+        WHERE hour = (OLD.created_at - ((OLD.created_at % 3600000) + 3600000) % 3600000) / 3600000 AND channel = OLD.channel AND terminal_sn = OLD.terminal_sn
+          AND class = CASE WHEN OLD.kind = 'refund' THEN 2 WHEN OLD.status = 'voided' THEN 1 ELSE 0 END AND n = 0;
+END;
+CREATE TRIGGER trade_hour_update_new AFTER UPDATE OF kind, status, channel, terminal_sn, amount, fee, created_at ON trade
+WHEN (NEW.kind = 'sale' AND NEW.status IN ('success', 'partially_refunded', 'refunded', 'voided'))
+       OR (NEW.kind = 'refund' AND NEW.status = 'success')
+BEGIN
+    INSERT INTO trade_hour (hour, channel, terminal_sn, class, n, amount, fee)
+        VALUES ((NEW.created_at - ((NEW.created_at % 3600000) + 3600000) % 3600000) / 3600000, NEW.channel, NEW.terminal_sn, CASE WHEN NEW.kind = 'refund' THEN 2 WHEN NEW.status = 'voided' THEN 1 ELSE 0 END, 1, NEW.amount, NEW.fee)
+        ON CONFLICT (hour, channel, terminal_sn, class)
+        DO UPDATE SET n = n + 1, amount = amount + excluded.amount, fee = fee + excluded.fee;
+END;
 -- A sale's voids and refunds; a day's records for reconciliation.
 CREATE INDEX trade_original ON trade (original_trade_id) WHERE original_trade_id IS NOT NULL;
 CREATE INDEX trade_business_date ON trade (business_date, kind);
