@@ -57,6 +57,9 @@ pub struct Args {
     /// The embedded sandbox's seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Write this month's trade exports (CSV and XLSX) into this folder.
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Language of the core's own messages (the story prints both).
     #[arg(long, value_parser = ["zh", "en"], default_value = "zh")]
     lang: String,
@@ -380,11 +383,254 @@ async fn story(args: Args) -> Result<(), Failed> {
     // 8. The merchant binds its terminal by the back QR and names it; another
     // merchant's terminal is refused.
     terminals_story(&mut s, &core, &platform, &args).await?;
+
+    // 9. The shop's trades: synced onto the phone, today's page and
+    // summary, a refund, yesterday reconciled, this month exported.
+    trades_story(&mut s, &core, &platform, &args).await?;
     drop(core);
     if let Some(sandbox) = platform.embedded {
         sandbox.shutdown().await;
     }
     Ok(())
+}
+
+/// The trades part of the story. A platform without the sandbox's seeding
+/// control skips the seeding and shows what the merchant already has.
+async fn trades_story(
+    s: &mut Story,
+    core: &MerchantCore,
+    platform: &Platform,
+    args: &Args,
+) -> Result<(), Failed> {
+    use merchant_core::money::{Amount, Channel};
+    use merchant_core::trades::export::ExportFormat;
+    use merchant_core::trades::query::TradeFilter;
+    use merchant_core::trades::summary::SummaryRange;
+    use merchant_core::trades::{ReconciliationStatus, TradeKind, TradeStatus};
+
+    let Some(me) = core.session().await.map_err(|e| s.fail("session", &e))? else {
+        println!("    ✗ 未登录 / not signed in");
+        return Err(Failed);
+    };
+    let clock = control_get::<sbx::Clock>(platform, &args.app_id, "/sandbox/clock")
+        .await
+        .ok();
+    let now = clock
+        .as_ref()
+        .map_or_else(|| chrono::Utc::now().timestamp(), |c| c.unix);
+    let today = china_date(now, 0);
+    let yesterday = china_date(now, 1);
+    if clock.is_some() {
+        s.step(
+            "为本店生成近 30 天的交易（沙箱控制）",
+            "Giving the shop 30 days of trades (a sandbox control)",
+        );
+        let seeded = control_call::<merchant_contract::domain::sandbox::SeededTrades>(
+            platform,
+            &args.app_id,
+            Call::post_json(
+                "/sandbox/trades/seed",
+                &serde_json::json!({"merchant_id": me.merchant_id, "count": 1500, "days": 30}),
+            ),
+        )
+        .await
+        .map_err(|e| s.fail("/sandbox/trades/seed", &e))?;
+        s.say("历史交易", "past sales", seeded.trades);
+        s.say(
+            "撤销与退款记录",
+            "void and refund records",
+            seeded.reversals,
+        );
+        for channel in [
+            "wechat",
+            "alipay",
+            "credit_card",
+            "debit_card",
+            "unionpay_qr",
+        ] {
+            control_call::<serde_json::Value>(
+                platform,
+                &args.app_id,
+                Call::post_json(
+                    "/sandbox/trades",
+                    &serde_json::json!({"merchant_id": me.merchant_id, "count": 2, "channel": channel, "status": "success"}),
+                ),
+            )
+            .await
+            .map_err(|e| s.fail("/sandbox/trades", &e))?;
+        }
+        s.say("今日新交易", "new trades today", 10);
+    }
+
+    s.step("同步交易到手机", "Syncing trades onto the phone");
+    struct Progress;
+    impl merchant_core::trades::TradeSyncListener for Progress {
+        fn on_progress(&self, p: merchant_core::trades::TradeSyncProgress) {
+            println!(
+                "    第 {} 页 / page {}: {} 条 / records, 剩余 / left {}",
+                p.pages, p.pages, p.applied, p.remaining
+            );
+        }
+    }
+    let synced = core
+        .sync_trades(Some(Arc::new(Progress)))
+        .await
+        .map_err(|e| s.fail("sync_trades", &e))?;
+    s.say("同步记录", "records synced", synced.applied);
+    s.say("变更序号", "feed cursor", synced.cursor);
+
+    s.step(
+        "今日交易（第一页，离线可看）",
+        "Today's trades, first page (offline too)",
+    );
+    let day = merchant_core::trades::query::china_day_range(&today)
+        .map_err(|e| s.fail("china_day_range", &e.into()))?;
+    let today_filter = TradeFilter {
+        from_ms: Some(day.from_ms),
+        to_ms: Some(day.to_ms),
+        ..TradeFilter::default()
+    };
+    let page = core
+        .trade_page(today_filter.clone(), None, 10)
+        .await
+        .map_err(|e| s.fail("trade_page", &e))?;
+    for t in &page.trades {
+        let card = match (&t.card_bin, &t.card_last4) {
+            (Some(b), Some(l)) => format!(" {b}******{l}"),
+            _ => String::new(),
+        };
+        println!(
+            "    {} {:<6} ¥{:>9} {:<18} {}{card}",
+            unix_time(t.created_at_ms / 1000).get(11..19).unwrap_or(""),
+            t.channel.label(Lang::Zh),
+            t.amount.to_string(),
+            t.status.as_str(),
+            t.terminal_sn,
+        );
+    }
+
+    s.step("今日汇总", "Today's summary");
+    let summary = core
+        .trade_summary(SummaryRange::Day {
+            date: today.clone(),
+        })
+        .await
+        .map_err(|e| s.fail("trade_summary", &e))?;
+    let t = &summary.totals;
+    s.say("收款笔数", "sales", t.sales);
+    s.say("收款金额", "gross", format!("¥{}", t.gross));
+    s.say("手续费", "fees", format!("¥{}", t.fees));
+    s.say("退款", "refunds", format!("¥{}", t.refunds));
+    s.say("净额", "net", format!("¥{}", t.net));
+    for c in summary.by_channel.iter().filter(|c| c.line.sales > 0) {
+        println!(
+            "    {} / {}: {} 笔 / sales, ¥{}",
+            c.channel.label(Lang::Zh),
+            c.channel.label(Lang::En),
+            c.line.sales,
+            c.line.gross
+        );
+    }
+
+    s.step("退款一笔（防重复提交）", "Refunding one trade (sent once)");
+    let sale = page.trades.iter().find(|t| {
+        t.kind == TradeKind::Sale
+            && t.status == TradeStatus::Success
+            && matches!(t.channel, Channel::WeChat | Channel::Alipay)
+    });
+    match sale {
+        Some(sale) => {
+            let half = Amount::from_fen((sale.amount.to_fen() / 2).max(1))
+                .map_err(|e| s.fail("amount", &e.into()))?;
+            let out = core
+                .refund_trade(sale.trade_id.clone(), half, Some("顾客退货".to_owned()))
+                .await
+                .map_err(|e| s.fail("refund_trade", &e))?;
+            s.say("原交易", "sale", &out.trade.trade_id);
+            s.say("退款金额", "refunded", format!("¥{}", out.refund.amount));
+            s.say("退还手续费", "fee returned", format!("¥{}", out.refund.fee));
+            s.say("原交易状态", "sale status", out.trade.status.as_str());
+        }
+        None => println!("    （今日没有可退款的扫码交易 / no scan-code sale today to refund）"),
+    }
+
+    s.step(
+        "核对昨日结算（对账单）",
+        "Reconciling yesterday against its statement file",
+    );
+    match core.reconcile_day(yesterday.clone()).await {
+        Ok(r) => {
+            s.say("日期", "date", &r.date);
+            s.say(
+                "手机上应结",
+                "expected from the phone",
+                format!("¥{}", r.expected),
+            );
+            s.say("实际结算", "settled", format!("¥{}", r.settled));
+            s.say("对账单笔数", "statement lines", r.statement_lines);
+            s.say(
+                "结果",
+                "result",
+                match r.status {
+                    ReconciliationStatus::Matched => "一致 / matched",
+                    ReconciliationStatus::Discrepancy => "有差异 / discrepancy",
+                },
+            );
+        }
+        Err(e) if e.code() == "statement.not_ready" => {
+            println!("    （昨日尚未结算 / yesterday is not settled yet）");
+        }
+        Err(e) => return Err(s.fail("reconcile_day", &e)),
+    }
+
+    if let Some(out) = &args.out {
+        s.step(
+            "导出本月交易（CSV 与 XLSX）",
+            "Exporting this month's trades (CSV and XLSX)",
+        );
+        if let Err(e) = std::fs::create_dir_all(out) {
+            println!("    ✗ 无法创建目录 / cannot create the folder: {e}");
+            return Err(Failed);
+        }
+        let month = today.get(..7).unwrap_or(&today).to_owned();
+        let range = merchant_core::trades::summary::range_bounds(&SummaryRange::Month {
+            month: month.clone(),
+        })
+        .map_err(|e| s.fail("range_bounds", &e.into()))?;
+        let filter = TradeFilter {
+            from_ms: Some(range.0),
+            to_ms: Some(range.1),
+            ..TradeFilter::default()
+        };
+        for (format, ext) in [(ExportFormat::Csv, "csv"), (ExportFormat::Xlsx, "xlsx")] {
+            let path = out.join(format!("trades-{month}.{ext}"));
+            let report = core
+                .export_trades(
+                    filter.clone(),
+                    format,
+                    path.to_string_lossy().into_owned(),
+                    None,
+                )
+                .await
+                .map_err(|e| s.fail("export_trades", &e))?;
+            s.say("已导出", "exported", &report.path);
+            s.say("行数", "rows", report.rows);
+            s.say("合计（大写）", "total in words", &report.gross_in_words);
+        }
+    }
+    Ok(())
+}
+
+/// The China-time date `days_back` days before unix time `secs`.
+fn china_date(secs: i64, days_back: i64) -> String {
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600);
+    match (
+        chrono::DateTime::from_timestamp(secs - days_back * 86_400, 0),
+        beijing,
+    ) {
+        (Some(t), Some(tz)) => t.with_timezone(&tz).format("%Y-%m-%d").to_string(),
+        _ => String::new(),
+    }
 }
 
 /// Binds a terminal by its back QR, makes it the main terminal with an

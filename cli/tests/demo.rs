@@ -5,8 +5,11 @@ use std::process::Command;
 
 #[test]
 fn demo_walks_the_story_on_the_embedded_sandbox() {
+    let exports = tempfile::tempdir().expect("a temporary folder");
     let out = Command::new(env!("CARGO_BIN_EXE_merchant"))
         .arg("demo")
+        .arg("--out")
+        .arg(exports.path())
         .output()
         .expect("the merchant binary runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -33,6 +36,14 @@ fn demo_walks_the_story_on_the_embedded_sandbox() {
         "review: activation_code_sent",
         "the merchant is active",
         "merchant number",
+        "Syncing trades onto the phone",
+        "Today's trades, first page",
+        "Today's summary",
+        "Refunding one trade",
+        "partially_refunded",
+        "Reconciling yesterday against its statement file",
+        "matched",
+        "Exporting this month's trades (CSV and XLSX)",
         "Demo complete",
     ] {
         assert!(stdout.contains(step), "missing step {step:?} in:\n{stdout}");
@@ -63,6 +74,30 @@ fn demo_walks_the_story_on_the_embedded_sandbox() {
     assert!(
         !stdout.contains("13912345678"),
         "the full phone number leaked:\n{stdout}"
+    );
+    // This month's exports were written where --out said, their paths printed.
+    for ext in ["csv", "xlsx"] {
+        let written: Vec<_> = std::fs::read_dir(exports.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == ext))
+            .collect();
+        assert_eq!(written.len(), 1, "one {ext} export: {written:?}");
+        assert!(stdout.contains(&*written[0].to_string_lossy()), "{stdout}");
+    }
+    let csv = std::fs::read(
+        std::fs::read_dir(exports.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "csv"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        csv.starts_with(b"\xEF\xBB\xBF"),
+        "the CSV starts with a BOM"
     );
 }
 

@@ -159,8 +159,8 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
     // The first sync, end to end, in a child: its peak memory is the sync's.
     let input_file = dir.path().join("child.json");
     std::fs::write(&input_file, serde_json::to_vec(&input).map_err(err)?).map_err(err)?;
-    let synced = child_run(AREA.name, "sync", &input_file)
-        .ok_or("the sync child failed (see above)")?;
+    let synced =
+        child_run(AREA.name, "sync", &input_file).ok_or("the sync child failed (see above)")?;
     let sync_ms = synced
         .stdout
         .lines()
@@ -175,7 +175,11 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
         .block_on(core.trade_page(TradeFilter::default(), None, PAGE))
         .map_err(err)?;
     let cold_ms = cold_start.elapsed().as_secs_f64() * 1000.0;
-    let newest = first.trades.first().cloned().ok_or("no trade on the phone")?;
+    let newest = first
+        .trades
+        .first()
+        .cloned()
+        .ok_or("no trade on the phone")?;
 
     let mixes = mixes(&rt, &core, &newest)?;
     let db_path = merchant_dir(Path::new(&input.data_dir), &merchant_id)
@@ -204,12 +208,7 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
     let (p50, p99) = (percentile(&core_times, 50.0), percentile(&core_times, 99.0));
     let raw_p99 = percentile(&raw_times, 99.0);
     Ok(vec![
-        Figure::new(
-            "rows",
-            Some(rows as f64),
-            "",
-            "sales seeded over a year",
-        ),
+        Figure::new("rows", Some(rows as f64), "", "sales seeded over a year"),
         Figure::new(
             "records",
             Some(records as f64),
@@ -240,7 +239,12 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
             "ms",
             "trade_page of 50, 15 filter mixes, first and second page",
         ),
-        Figure::new("page_p99_ms", p99, "ms", "the same, 99th percentile (goal <= 1)"),
+        Figure::new(
+            "page_p99_ms",
+            p99,
+            "ms",
+            "the same, 99th percentile (goal <= 1)",
+        ),
         Figure::new(
             "page_raw_p99_ms",
             raw_p99,
@@ -541,8 +545,10 @@ fn pages_timed(
                     .map_err(err)?;
                 let mut n = 0usize;
                 while let Some(r) = rows.next().map_err(err)? {
-                    let values: Vec<rusqlite::types::Value> =
-                        (0..26).map(|i| r.get(i)).collect::<Result<_, _>>().map_err(err)?;
+                    let values: Vec<rusqlite::types::Value> = (0..26)
+                        .map(|i| r.get(i))
+                        .collect::<Result<_, _>>()
+                        .map_err(err)?;
                     n += values.len();
                 }
                 bare.push(start.elapsed().as_secs_f64() * 1000.0);
@@ -561,7 +567,9 @@ fn percentile(times: &[f64], p: f64) -> Option<f64> {
     let mut sorted = times.to_vec();
     sorted.sort_by(f64::total_cmp);
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.saturating_sub(1).min(sorted.len() - 1)).copied()
+    sorted
+        .get(rank.saturating_sub(1).min(sorted.len() - 1))
+        .copied()
 }
 
 /// `YYYY-MM` of the month before.
