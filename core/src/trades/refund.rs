@@ -435,6 +435,33 @@ fn keep<T>(
     }
 }
 
+/// A second tap of the same request up to this long after the first one was
+/// answered gets the first one's answer, not a second refund: a double tap
+/// whose first call finished before the second began.
+pub const DOUBLE_TAP_MS: i64 = 10_000;
+
+/// The sale and the record of request `intent` when it was answered within
+/// [`DOUBLE_TAP_MS`] (both as the phone keeps them now).
+fn answered_recently(
+    conn: &Connection,
+    intent: &str,
+    trade_id: &str,
+) -> Result<Option<(Trade, Trade)>> {
+    use rusqlite::OptionalExtension as _;
+    let record_id: Option<String> = conn
+        .prepare_cached(
+            "SELECT record_id FROM trade_refund_request
+             WHERE intent = ?1 AND state = 'done' AND updated_at >= ?2
+             ORDER BY updated_at DESC LIMIT 1",
+        )?
+        .query_row(params![intent, now_ms() - DOUBLE_TAP_MS], |r| r.get(0))
+        .optional()?;
+    let Some(record_id) = record_id else {
+        return Ok(None);
+    };
+    Ok(trade(conn, trade_id)?.zip(trade(conn, &record_id)?))
+}
+
 async fn send_refund(
     state: Arc<SessionState>,
     store: Arc<MerchantStore>,
@@ -514,6 +541,9 @@ pub async fn refund(
     let i = intent.clone();
     let out = single_flight(store.db().path(), &intent, move || {
         async move {
+            if let Some((trade, refund)) = s.db().read(|c| answered_recently(c, &i, &trade_id))? {
+                return Ok(Outcome::Refund(RefundOutcome { trade, refund }));
+            }
             let body = body_bytes(&refund_body(amount, reason.clone()))?;
             s.db().read(|c| check_refund(c, &trade_id, amount, &i))?;
             // The key first, then the request: a request marked sending
@@ -556,6 +586,9 @@ pub async fn void(
     let i = intent.clone();
     let out = single_flight(store.db().path(), &intent, move || {
         async move {
+            if let Some((trade, void)) = s.db().read(|c| answered_recently(c, &i, &trade_id))? {
+                return Ok(Outcome::Void(VoidOutcome { trade, void }));
+            }
             let body = body_bytes(&domain::VoidRequest {
                 reason: reason.clone(),
             })?;
@@ -871,6 +904,43 @@ mod tests {
             updated_at_ms: 2,
             change_seq: seq,
         }
+    }
+
+    #[test]
+    fn a_second_tap_soon_after_the_answer_gets_that_answer_and_later_does_not() {
+        let (_t, db) = db();
+        let i = refund_intent("T1", amount("30.00"), None);
+        let sale = record(
+            "T1",
+            TradeKind::Sale,
+            TradeStatus::PartiallyRefunded,
+            "30.00",
+            7,
+        );
+        let refund = record("R1", TradeKind::Refund, TradeStatus::Success, "0.00", 7);
+        db.write(|c| {
+            mark_sending(c, &i, RefundKind::Refund, "T1", amount("30.00"), None)?;
+            put_records(c, &[&sale, &refund])?;
+            mark_done(c, &i, "R1")
+        })
+        .unwrap();
+        let again = db.read(|c| answered_recently(c, &i, "T1")).unwrap();
+        assert_eq!(again, Some((sale, refund)), "the first tap's answer");
+        let other = refund_intent("T1", amount("31.00"), None);
+        assert_eq!(
+            db.read(|c| answered_recently(c, &other, "T1")).unwrap(),
+            None
+        );
+        // Answered longer ago than a double tap: a new request.
+        db.write(|c| {
+            c.execute(
+                "UPDATE trade_refund_request SET updated_at = updated_at - ?1",
+                [DOUBLE_TAP_MS + 1],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(db.read(|c| answered_recently(c, &i, "T1")).unwrap(), None);
     }
 
     #[test]

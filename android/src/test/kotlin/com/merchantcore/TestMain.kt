@@ -15,5 +15,6 @@ fun main(args: Array<String>): Unit = runSuites(
         SignInTests(),
         OnboardingTests(),
         TerminalsTests(),
+        TradesTests(),
     ),
 )
