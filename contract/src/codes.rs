@@ -81,6 +81,9 @@ platform_codes! {
     IDEMPOTENCY_KEY_INVALID = 400, "idempotency.key_invalid", "幂等键格式错误", "The Idempotency-Key is malformed";
     IDEMPOTENCY_KEY_REUSED = 409, "idempotency.key_reused", "幂等键已用于另一个请求", "The Idempotency-Key was used with another request";
     IDEMPOTENCY_IN_PROGRESS = 409, "idempotency.in_progress", "相同请求正在处理中", "A request with this Idempotency-Key is still being processed";
+    // The event stream's resume point (Last-Event-ID).
+    EVENTS_RESUME_EXPIRED = 410, "events.resume_expired", "事件续传位置过旧，平台已不保留其后的事件，请重新同步", "The Last-Event-ID is older than the events the platform keeps; resync, then reconnect without it";
+    EVENTS_RESUME_AHEAD = 409, "events.resume_ahead", "事件续传位置超出平台最新事件", "The Last-Event-ID is beyond the platform's latest event; reconnect without it";
     // Resources.
     RESOURCE_NOT_FOUND = 404, "resource.not_found", "记录不存在", "No such record";
     // The server.

@@ -108,19 +108,33 @@ pub const REMOVE_DEVICE: Route =
     Route::new("DELETE", "/v1/devices/{device_id}", Session).idempotent();
 pub const REGISTER_PUSH_TOKEN: Route = Route::new("POST", "/v1/push-tokens", Session).idempotent();
 pub const LIST_PUSH_TOKENS: Route = Route::new("GET", "/v1/push-tokens", Session);
+/// Unregisters one of the signing device's push tokens.
+pub const UNREGISTER_PUSH_TOKEN: Route =
+    Route::new("DELETE", "/v1/push-tokens/{token_id}", Session).idempotent();
+/// Rotates one of the signing device's push tokens to a new value.
+pub const ROTATE_PUSH_TOKEN: Route =
+    Route::new("PUT", "/v1/push-tokens/{token_id}", Session).idempotent();
 pub const EVENTS: Route = Route::new("GET", "/v1/events", Session);
+/// Which device speaks the merchant's voice broadcast.
+pub const SPEAKER: Route = Route::new("GET", "/v1/speaker", Session);
+/// The signing device claims the speaker role.
+pub const CLAIM_SPEAKER: Route = Route::new("PUT", "/v1/speaker", Session).idempotent();
+/// The signing device gives the speaker role up.
+pub const RELEASE_SPEAKER: Route = Route::new("DELETE", "/v1/speaker", Session).idempotent();
 
 pub const SANDBOX_INFO: Route = Route::new("GET", "/sandbox/info", Open);
 pub const SANDBOX_SMS: Route = Route::new("GET", "/sandbox/sms", Open);
 pub const SANDBOX_OUTBOX: Route = Route::new("GET", "/sandbox/outbox", Open);
 pub const SANDBOX_EMIT: Route = Route::new("POST", "/sandbox/events", Open);
 pub const SANDBOX_DISCONNECT: Route = Route::new("POST", "/sandbox/events/disconnect", Open);
+/// Writes raw bytes (a hostile frame, perhaps) to a merchant's open streams.
+pub const SANDBOX_RAW_FRAME: Route = Route::new("POST", "/sandbox/events/raw", Open);
 pub const SANDBOX_CLOCK: Route = Route::new("GET", "/sandbox/clock", Open);
 pub const SANDBOX_ADVANCE_CLOCK: Route = Route::new("POST", "/sandbox/clock", Open);
 pub const SANDBOX_MERCHANTS: Route = Route::new("GET", "/sandbox/merchants", Open);
 
-/// The infrastructure's routes: auth, devices, push tokens, events and the
-/// sandbox-only controls of those.
+/// The infrastructure's routes: auth, devices, push tokens, events, the
+/// speaker role and the sandbox-only controls of those.
 pub const INFRASTRUCTURE: &[Route] = &[
     SMS_CODE,
     SIGN_IN,
@@ -131,12 +145,18 @@ pub const INFRASTRUCTURE: &[Route] = &[
     REMOVE_DEVICE,
     REGISTER_PUSH_TOKEN,
     LIST_PUSH_TOKENS,
+    UNREGISTER_PUSH_TOKEN,
+    ROTATE_PUSH_TOKEN,
     EVENTS,
+    SPEAKER,
+    CLAIM_SPEAKER,
+    RELEASE_SPEAKER,
     SANDBOX_INFO,
     SANDBOX_SMS,
     SANDBOX_OUTBOX,
     SANDBOX_EMIT,
     SANDBOX_DISCONNECT,
+    SANDBOX_RAW_FRAME,
     SANDBOX_CLOCK,
     SANDBOX_ADVANCE_CLOCK,
     SANDBOX_MERCHANTS,

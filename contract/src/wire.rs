@@ -205,14 +205,59 @@ pub struct RegisterPushToken {
     pub token: String,
 }
 
-/// One push token, as `GET /v1/push-tokens` lists it.
+/// One push token, as `GET /v1/push-tokens` lists it and as
+/// `POST /v1/push-tokens` and `PUT /v1/push-tokens/{token_id}` answer it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushToken {
+    /// `ptk_` + 16 hex digits: names the registration in
+    /// `DELETE`/`PUT /v1/push-tokens/{token_id}`; it stays the same across
+    /// rotations.
+    pub token_id: String,
     pub provider: PushProvider,
     pub token: String,
     /// The device that registered it.
     pub serial_no: String,
     pub registered_at: String,
+}
+
+// ---------------------------------------------------------------------------
+// The speaker role
+// ---------------------------------------------------------------------------
+
+/// `GET /v1/speaker` and the answer to `PUT`/`DELETE /v1/speaker`: which of
+/// the merchant's devices speaks the voice broadcast.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Speaker {
+    /// The device holding the role; `None` when no device holds it.
+    pub device_id: Option<String>,
+    /// When that device claimed it (RFC 3339); `None` with `device_id`.
+    pub claimed_at: Option<String>,
+    /// Whether the device that asked holds the role.
+    pub current: bool,
+}
+
+/// The `data` of a `speaker.changed` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpeakerChanged {
+    /// The device that speaks from now on; `None`: no device speaks.
+    pub device_id: Option<String>,
+    /// When it claimed the role; `None` with `device_id`.
+    pub claimed_at: Option<String>,
+    /// Why the role changed: one of [`speaker_reasons`].
+    pub reason: String,
+}
+
+/// Why the speaker role changed (`SpeakerChanged::reason`).
+pub mod speaker_reasons {
+    /// A device claimed it (`PUT /v1/speaker`).
+    pub const CLAIMED: &str = "claimed";
+    /// The speaking device gave it up (`DELETE /v1/speaker`).
+    pub const RELEASED: &str = "released";
+    /// The speaking device was removed (`DELETE /v1/devices/{device_id}`).
+    pub const DEVICE_REMOVED: &str = "device_removed";
+    /// The speaking device signed out.
+    pub const SIGNED_OUT: &str = "signed_out";
+    pub const ALL: &[&str] = &[CLAIMED, RELEASED, DEVICE_REMOVED, SIGNED_OUT];
 }
 
 // ---------------------------------------------------------------------------
@@ -250,6 +295,8 @@ pub mod event_types {
     pub const APPLICATION_REVIEWED: &str = "application.reviewed";
     pub const MERCHANT_ACTIVATED: &str = "merchant.activated";
     pub const DEVICE_REGISTERED: &str = "device.registered";
+    /// The speaker role moved (data: [`SpeakerChanged`](super::SpeakerChanged)).
+    pub const SPEAKER_CHANGED: &str = "speaker.changed";
     /// Every type documented.
     pub const ALL: &[&str] = &[
         TRADE_CREATED,
@@ -265,6 +312,7 @@ pub mod event_types {
         APPLICATION_REVIEWED,
         MERCHANT_ACTIVATED,
         DEVICE_REGISTERED,
+        SPEAKER_CHANGED,
     ];
 }
 
@@ -296,6 +344,9 @@ pub mod sandbox {
         pub outbox_id: u64,
         pub merchant_id: String,
         pub provider: super::PushProvider,
+        /// The registration the push went to (`PushToken::token_id`).
+        pub token_id: String,
+        /// The token value it went to (after a rotation, the new value).
         pub token: String,
         pub event_id: u64,
         pub event_type: String,
@@ -315,6 +366,39 @@ pub mod sandbox {
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     pub struct Disconnected {
         /// Live streams that were open when the disconnect was sent.
+        pub streams: u64,
+    }
+
+    /// `POST /sandbox/events/raw`: bytes written as they are to a merchant's
+    /// open event streams (a hostile or broken frame for a client's tests).
+    /// Exactly one of `frame` and `frame_base64`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawFrame {
+        pub merchant_id: String,
+        /// The text to write (UTF-8), newlines and all.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub frame: Option<String>,
+        /// The bytes to write, base64 (any bytes, invalid UTF-8 included).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub frame_base64: Option<String>,
+        /// Write the bytes this many times back to back, in one write
+        /// (1..=[`RAW_FRAME_MAX_REPEAT`], default 1): an oversized frame.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub repeat: Option<u32>,
+        /// Close the streams right after the bytes (a truncated frame at
+        /// the end of a stream).
+        #[serde(default)]
+        pub close: bool,
+    }
+
+    /// The most times `RawFrame::repeat` may repeat the bytes.
+    pub const RAW_FRAME_MAX_REPEAT: u32 = 1024;
+
+    /// The answer to `POST /sandbox/events/raw`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct RawFrameWritten {
+        /// The open streams the bytes were handed to.
         pub streams: u64,
     }
 

@@ -319,6 +319,23 @@ pub(crate) async fn sign_out(
             "DELETE FROM push_tokens WHERE merchant_id = ?1 AND serial_no = ?2",
             params![auth.merchant_id, auth.serial_no],
         )?;
+        // Nor does it speak the voice broadcast any more.
+        let device: Option<String> = tx
+            .query_row(
+                "SELECT device_id FROM devices WHERE merchant_id = ?1 AND serial_no = ?2",
+                params![auth.merchant_id, auth.serial_no],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(device_id) = device {
+            crate::speaker::vacate(
+                &state,
+                &tx,
+                &auth.merchant_id,
+                &device_id,
+                merchant_contract::wire::speaker_reasons::SIGNED_OUT,
+            )?;
+        }
         tx.commit()?;
         Ok(Json(Empty {}))
     })

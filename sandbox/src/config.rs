@@ -64,6 +64,10 @@ pub struct SandboxConfig {
     /// Close every event stream after it has sent this many events (an
     /// injected disconnect); `None` never.
     pub sse_drop_after: Option<u32>,
+    /// Events kept per merchant for `Last-Event-ID` resume: the latest this
+    /// many (default 100 000); older ones are dropped as new ones come, and
+    /// a resume from before them is 410 `events.resume_expired`.
+    pub event_retention: u64,
     /// The business clock starts at this unix time and runs from there;
     /// `None` starts at the real time. `POST /sandbox/clock` moves it on.
     pub clock_start: Option<i64>,
@@ -97,6 +101,7 @@ impl Default for SandboxConfig {
             sms: SmsRules::default(),
             sse_keepalive: Duration::from_secs(15),
             sse_drop_after: None,
+            event_retention: 100_000,
             clock_start: None,
             nonce_capacity: 100_000,
             nonces_per_device: 600,

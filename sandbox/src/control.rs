@@ -6,7 +6,7 @@ use axum::extract::State;
 use merchant_contract::codes;
 use merchant_contract::wire::sandbox::{
     AdvanceClock, Clock, Disconnect, Disconnected, EmitEvent, Emitted, Info, OutboxItem,
-    SandboxMerchant, Sms,
+    RAW_FRAME_MAX_REPEAT, RawFrame, RawFrameWritten, SandboxMerchant, Sms,
 };
 use merchant_contract::wire::{Page, event_types};
 use rusqlite::{OptionalExtension as _, params};
@@ -16,7 +16,7 @@ use crate::clock::rfc3339;
 use crate::devices::provider_of;
 use crate::error::ApiError;
 use crate::guard::{JsonBody, QueryParams, parse_json};
-use crate::state::{AppState, Bus};
+use crate::state::AppState;
 
 pub(crate) async fn info(State(state): State<AppState>) -> Json<Info> {
     Json(Info {
@@ -92,7 +92,7 @@ pub(crate) async fn outbox(
     }
     let items = state.db(|c| {
         let mut stmt = c.prepare(
-            "SELECT outbox_id, merchant_id, provider, token, event_id, event_type, payload FROM outbox
+            "SELECT outbox_id, merchant_id, provider, token_id, token, event_id, event_type, payload FROM outbox
              WHERE merchant_id = ?1 AND outbox_id > ?2 ORDER BY outbox_id LIMIT ?3",
         )?;
         let rows = stmt
@@ -102,9 +102,10 @@ pub(crate) async fn outbox(
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
                     r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -114,11 +115,12 @@ pub(crate) async fn outbox(
     let items: Vec<OutboxItem> = items
         .into_iter()
         .filter_map(
-            |(id, merchant_id, provider, token, event_id, event_type, payload)| {
+            |(id, merchant_id, provider, token_id, token, event_id, event_type, payload)| {
                 Some(OutboxItem {
                     outbox_id: id as u64,
                     merchant_id,
                     provider: provider_of(provider)?,
+                    token_id,
                     token,
                     event_id: event_id as u64,
                     event_type,
@@ -165,16 +167,46 @@ pub(crate) async fn disconnect(
     } else {
         parse_json(&body)?
     };
-    let merchant_id = req.merchant_id;
-    let streams = {
-        let open = state.streams();
-        match &merchant_id {
-            Some(m) => open.get(m).copied().unwrap_or(0),
-            None => open.values().sum(),
-        }
-    };
-    let _ = state.inner.bus.send(Bus::Disconnect(merchant_id));
+    let streams = state.disconnect_streams(req.merchant_id.as_deref());
     Ok(Json(Disconnected { streams }))
+}
+
+/// The largest raw frame written, `repeat` included: 64 MiB.
+const RAW_FRAME_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+pub(crate) async fn raw_frame(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<RawFrame>,
+) -> Result<Json<RawFrameWritten>, ApiError> {
+    let field = |name: &str| {
+        ApiError::new(&codes::REQUEST_FIELD_INVALID).field(name, codes::REQUEST_FIELD_INVALID.code)
+    };
+    let once: Vec<u8> = match (req.frame, req.frame_base64) {
+        (Some(text), None) => text.into_bytes(),
+        (None, Some(b64)) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|_| field("frame_base64"))?
+        }
+        _ => return Err(field("frame")),
+    };
+    if once.is_empty() {
+        return Err(field("frame"));
+    }
+    let repeat = req.repeat.unwrap_or(1);
+    if !(1..=RAW_FRAME_MAX_REPEAT).contains(&repeat)
+        || once.len() * repeat as usize > RAW_FRAME_MAX_BYTES
+    {
+        return Err(field("repeat"));
+    }
+    let exists = state.db(|c| state.merchant_exists(c, &req.merchant_id))?;
+    if !exists {
+        return Err(ApiError::not_found());
+    }
+    let bytes = once.repeat(repeat as usize);
+    let streams = state.write_raw_frame(&req.merchant_id, bytes.into(), req.close);
+    Ok(Json(RawFrameWritten { streams }))
 }
 
 fn clock_now(state: &AppState) -> Clock {

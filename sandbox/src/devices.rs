@@ -157,6 +157,14 @@ pub(crate) async fn remove(
         // Another merchant's device is "not found", like one that never was.
         let serial = serial.ok_or_else(ApiError::not_found)?;
         tx.execute("DELETE FROM devices WHERE device_id = ?1", params![device_id])?;
+        // A removed device speaks no more.
+        crate::speaker::vacate(
+            &state,
+            &tx,
+            &merchant_id,
+            &device_id,
+            merchant_contract::wire::speaker_reasons::DEVICE_REMOVED,
+        )?;
         tx.execute(
             "UPDATE sessions SET revoked_at = ?3 WHERE merchant_id = ?1 AND serial_no = ?2 AND revoked_at IS NULL",
             params![merchant_id, serial, now],
@@ -184,26 +192,137 @@ fn push_token_ok(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.'))
 }
 
+/// The push token of `token_id`, for the answers.
+fn push_token_row(
+    c: &rusqlite::Connection,
+    merchant_id: &str,
+    token_id: &str,
+) -> Result<Option<PushToken>, ApiError> {
+    let row = c
+        .query_row(
+            "SELECT token_id, provider, token, serial_no, registered_at FROM push_tokens
+             WHERE merchant_id = ?1 AND token_id = ?2",
+            params![merchant_id, token_id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    Ok(row.and_then(|(token_id, provider, token, serial_no, at)| {
+        Some(PushToken {
+            token_id,
+            provider: provider_of(provider)?,
+            token,
+            serial_no,
+            registered_at: rfc3339(at),
+        })
+    }))
+}
+
+fn bad_token() -> ApiError {
+    ApiError::fields(vec![FieldError {
+        field: "token".into(),
+        code: codes::REQUEST_FIELD_INVALID.code.into(),
+    }])
+}
+
 pub(crate) async fn register_push_token(
     State(state): State<AppState>,
     auth: Auth,
     JsonBody(req): JsonBody<RegisterPushToken>,
-) -> Result<Json<Empty>, ApiError> {
+) -> Result<Json<PushToken>, ApiError> {
     if !push_token_ok(&req.token) {
-        return Err(ApiError::fields(vec![FieldError {
-            field: "token".into(),
-            code: codes::REQUEST_FIELD_INVALID.code.into(),
-        }]));
+        return Err(bad_token());
     }
     let now = state.now_unix();
+    let candidate = format!("ptk_{:016x}", state.rng(|r| r.random::<u64>()));
     state.db(|c| {
-        c.execute(
-            "INSERT INTO push_tokens (merchant_id, token, provider, serial_no, registered_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+        let tx = c.transaction()?;
+        // A token value is registered once per merchant: registering it
+        // again (from any of its devices) keeps its token_id and moves it
+        // to the signing device.
+        tx.execute(
+            "INSERT INTO push_tokens (merchant_id, token_id, token, provider, serial_no, registered_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (merchant_id, token) DO UPDATE SET provider = excluded.provider, serial_no = excluded.serial_no",
-            params![auth.merchant_id, req.token, req.provider.as_str(), auth.serial_no, now],
+            params![auth.merchant_id, candidate, req.token, req.provider.as_str(), auth.serial_no, now],
         )?;
+        let token_id: String = tx.query_row(
+            "SELECT token_id FROM push_tokens WHERE merchant_id = ?1 AND token = ?2",
+            params![auth.merchant_id, req.token],
+            |r| r.get(0),
+        )?;
+        let out = push_token_row(&tx, &auth.merchant_id, &token_id)?
+            .ok_or_else(|| ApiError::internal("push token just written is gone"))?;
+        tx.commit()?;
+        Ok(Json(out))
+    })
+}
+
+/// `DELETE /v1/push-tokens/{token_id}`: the signing device's token stops
+/// receiving pushes at once. Another device's or merchant's token, like one
+/// that does not exist (or no longer does), is 404.
+pub(crate) async fn unregister_push_token(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(token_id): Path<String>,
+) -> Result<Json<Empty>, ApiError> {
+    state.db(|c| {
+        let n = c.execute(
+            "DELETE FROM push_tokens WHERE merchant_id = ?1 AND serial_no = ?2 AND token_id = ?3",
+            params![auth.merchant_id, auth.serial_no, token_id],
+        )?;
+        if n == 0 {
+            return Err(ApiError::not_found());
+        }
         Ok(Json(Empty {}))
+    })
+}
+
+/// `PUT /v1/push-tokens/{token_id}`: the provider handed the device a new
+/// token. In one transaction the registration takes the new value (its
+/// token_id stays): the old value gets nothing from then on, the new one
+/// every later event. A registration of the same value elsewhere in the
+/// merchant is folded into this one (one push per event and token).
+pub(crate) async fn rotate_push_token(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(token_id): Path<String>,
+    JsonBody(req): JsonBody<RegisterPushToken>,
+) -> Result<Json<PushToken>, ApiError> {
+    if !push_token_ok(&req.token) {
+        return Err(bad_token());
+    }
+    state.db(|c| {
+        let tx = c.transaction()?;
+        let own: Option<String> = tx
+            .query_row(
+                "SELECT token FROM push_tokens WHERE merchant_id = ?1 AND serial_no = ?2 AND token_id = ?3",
+                params![auth.merchant_id, auth.serial_no, token_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if own.is_none() {
+            return Err(ApiError::not_found());
+        }
+        tx.execute(
+            "DELETE FROM push_tokens WHERE merchant_id = ?1 AND token = ?2 AND token_id <> ?3",
+            params![auth.merchant_id, req.token, token_id],
+        )?;
+        tx.execute(
+            "UPDATE push_tokens SET token = ?3, provider = ?4 WHERE merchant_id = ?1 AND token_id = ?2",
+            params![auth.merchant_id, token_id, req.token, req.provider.as_str()],
+        )?;
+        let out = push_token_row(&tx, &auth.merchant_id, &token_id)?
+            .ok_or_else(|| ApiError::internal("push token just written is gone"))?;
+        tx.commit()?;
+        Ok(Json(out))
     })
 }
 
@@ -213,17 +332,17 @@ pub(crate) async fn list_push_tokens(
 ) -> Result<Json<Page<PushToken>>, ApiError> {
     let items = state.db(|c| {
         let mut stmt = c.prepare(
-            "SELECT provider, token, serial_no, registered_at FROM push_tokens
-             WHERE merchant_id = ?1 ORDER BY registered_at, token",
+            "SELECT token_id, provider, token, serial_no, registered_at FROM push_tokens
+             WHERE merchant_id = ?1 ORDER BY registered_at, token_id",
         )?;
         let rows = stmt
             .query_map(params![merchant_id], |r| {
-                let provider: String = r.get(0)?;
                 Ok((
-                    provider,
+                    r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -231,9 +350,10 @@ pub(crate) async fn list_push_tokens(
     })?;
     let items = items
         .into_iter()
-        .filter_map(|(provider, token, serial_no, at)| {
+        .filter_map(|(token_id, provider, token, serial_no, at)| {
             let provider = provider_of(provider)?;
             Some(PushToken {
+                token_id,
                 provider,
                 token,
                 serial_no,

@@ -13,7 +13,8 @@
 //! Layout: [`config`], [`clock`], [`error`], `state` ([`AppState`]), `schema`,
 //! `guard` (envelope, session, idempotency, extractors), `respond` (request
 //! ids, error JSON, response signing), `auth`, `devices`, `events` (SSE),
-//! `control` (`/sandbox/*`), `server` (start/stop), [`domain`] (onboarding,
+//! `speaker` (which device speaks the voice broadcast), `control`
+//! (`/sandbox/*`), `server` (start/stop), [`domain`] (onboarding,
 //! terminals, trades ... plugged in through `domain::routes`).
 
 pub mod clock;
@@ -29,6 +30,7 @@ mod devices;
 mod events;
 mod respond;
 mod server;
+mod speaker;
 mod state;
 
 pub use config::{DEFAULT_APP_ID, SANDBOX_PLATFORM_KEY_PKCS8, SandboxConfig, SmsRules};

@@ -61,8 +61,11 @@ CREATE TABLE sms (
     consumed   INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX sms_phone ON sms (phone, purpose, sms_id);
+-- token_id names the registration; it stays across rotations (the token
+-- value changes). A token value is registered once per merchant.
 CREATE TABLE push_tokens (
     merchant_id   TEXT NOT NULL REFERENCES merchants(merchant_id),
+    token_id      TEXT NOT NULL UNIQUE,
     token         TEXT NOT NULL,
     provider      TEXT NOT NULL,
     serial_no     TEXT NOT NULL,
@@ -81,6 +84,7 @@ CREATE TABLE outbox (
     outbox_id   INTEGER PRIMARY KEY,
     merchant_id TEXT NOT NULL,
     provider    TEXT NOT NULL,
+    token_id    TEXT NOT NULL,
     token       TEXT NOT NULL,
     event_id    INTEGER NOT NULL,
     event_type  TEXT NOT NULL,
@@ -88,6 +92,12 @@ CREATE TABLE outbox (
     created_at  INTEGER NOT NULL
 );
 CREATE INDEX outbox_merchant ON outbox (merchant_id, outbox_id);
+-- The device that speaks the merchant's voice broadcast (at most one).
+CREATE TABLE speakers (
+    merchant_id TEXT PRIMARY KEY REFERENCES merchants(merchant_id),
+    device_id   TEXT NOT NULL,
+    claimed_at  INTEGER NOT NULL
+);
 -- Idempotency-Key -> first response, per merchant, for 24 h. status NULL:
 -- the first request is still being processed.
 CREATE TABLE idempotency (

@@ -22,7 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::{SANDBOX_PLATFORM_KEY_PKCS8, SandboxConfig};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{auth, control, devices, domain, events, guard, respond, schema};
+use crate::{auth, control, devices, domain, events, guard, respond, schema, speaker};
 
 /// Why a sandbox could not start.
 #[derive(Debug, thiserror::Error)]
@@ -149,12 +149,23 @@ fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             r::REGISTER_PUSH_TOKEN.path,
             post(devices::register_push_token).get(devices::list_push_tokens),
         )
+        .route(
+            r::UNREGISTER_PUSH_TOKEN.path,
+            axum::routing::delete(devices::unregister_push_token).put(devices::rotate_push_token),
+        )
         .route(r::EVENTS.path, get(events::stream))
+        .route(
+            r::SPEAKER.path,
+            get(speaker::get)
+                .put(speaker::claim)
+                .delete(speaker::release),
+        )
         .route(r::SANDBOX_INFO.path, get(control::info))
         .route(r::SANDBOX_SMS.path, get(control::sms))
         .route(r::SANDBOX_OUTBOX.path, get(control::outbox))
         .route(r::SANDBOX_EMIT.path, post(control::emit))
         .route(r::SANDBOX_DISCONNECT.path, post(control::disconnect))
+        .route(r::SANDBOX_RAW_FRAME.path, post(control::raw_frame))
         .route(
             r::SANDBOX_CLOCK.path,
             get(control::clock).post(control::advance_clock),

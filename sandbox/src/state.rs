@@ -21,8 +21,18 @@ use crate::error::ApiError;
 pub(crate) enum Bus {
     /// A new event was stored for this merchant.
     Event(String),
-    /// Close the live streams of this merchant (all when `None`).
-    Disconnect(Option<String>),
+}
+
+/// One open event stream, as the sandbox-only controls reach it.
+pub(crate) struct OpenStreamHandle {
+    /// Tells this stream apart from the merchant's others.
+    pub(crate) id: u64,
+    /// Set to close the stream at once (frames not yet written are dropped).
+    pub(crate) closed: Arc<std::sync::atomic::AtomicBool>,
+    /// Wakes the stream's task to see `closed`.
+    pub(crate) wake: Arc<tokio::sync::Notify>,
+    /// Raw bytes to write (and whether to close after them).
+    pub(crate) raw: tokio::sync::mpsc::UnboundedSender<(axum::body::Bytes, bool)>,
 }
 
 pub(crate) struct Inner {
@@ -34,7 +44,9 @@ pub(crate) struct Inner {
     rng: Mutex<ChaCha20Rng>,
     pub(crate) bus: broadcast::Sender<Bus>,
     /// Open event streams per merchant.
-    pub(crate) streams: Mutex<HashMap<String, u64>>,
+    pub(crate) streams: Mutex<HashMap<String, Vec<OpenStreamHandle>>>,
+    /// The next open stream's id.
+    pub(crate) next_stream: std::sync::atomic::AtomicU64,
     pub(crate) tls_pin: Mutex<Option<String>>,
 }
 
@@ -64,6 +76,7 @@ impl AppState {
                 signer,
                 bus,
                 streams: Mutex::new(HashMap::new()),
+                next_stream: std::sync::atomic::AtomicU64::new(1),
                 tls_pin: Mutex::new(None),
             }),
         }
@@ -182,21 +195,34 @@ impl AppState {
             "INSERT INTO events (merchant_id, event_id, event_type, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![merchant_id, event_id, event_type, body, now],
         )?;
-        let mut stmt =
-            conn.prepare("SELECT provider, token FROM push_tokens WHERE merchant_id = ?1 ORDER BY registered_at, token")?;
+        // Only the latest `event_retention` events stay resumable.
+        let retention = self.inner.config.event_retention.max(1) as i64;
+        if event_id > retention {
+            conn.execute(
+                "DELETE FROM events WHERE merchant_id = ?1 AND event_id <= ?2",
+                params![merchant_id, event_id - retention],
+            )?;
+        }
+        let mut stmt = conn.prepare(
+            "SELECT provider, token_id, token FROM push_tokens WHERE merchant_id = ?1 ORDER BY registered_at, token_id",
+        )?;
         let tokens = stmt
             .query_map(params![merchant_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        for (provider, token) in tokens {
+        for (provider, token_id, token) in tokens {
             let payload = self
                 .inner
                 .signer
                 .sign_push(self.app_id(), wall_unix(), body.clone())?;
             conn.execute(
-                "INSERT INTO outbox (merchant_id, provider, token, event_id, event_type, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![merchant_id, provider, token, event_id, event_type, payload.to_json(), now],
+                "INSERT INTO outbox (merchant_id, provider, token_id, token, event_id, event_type, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![merchant_id, provider, token_id, token, event_id, event_type, payload.to_json(), now],
             )?;
         }
         // No receivers is fine: nobody is listening.
@@ -294,7 +320,39 @@ impl AppState {
         self.nonces().len()
     }
 
-    pub(crate) fn streams(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+    pub(crate) fn streams(&self) -> MutexGuard<'_, HashMap<String, Vec<OpenStreamHandle>>> {
         lock(&self.inner.streams)
+    }
+
+    /// Closes the open event streams of `merchant_id` (every merchant's when
+    /// `None`) at once; answers how many were open.
+    pub fn disconnect_streams(&self, merchant_id: Option<&str>) -> u64 {
+        let streams = self.streams();
+        let mut n = 0;
+        for (m, open) in streams.iter() {
+            if merchant_id.is_some_and(|want| want != m) {
+                continue;
+            }
+            for s in open {
+                s.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+                s.wake.notify_one();
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Hands `bytes` to every open event stream of `merchant_id`, to be
+    /// written as they are (then the stream ends when `close`); answers how
+    /// many streams took them.
+    pub fn write_raw_frame(&self, merchant_id: &str, bytes: axum::body::Bytes, close: bool) -> u64 {
+        let streams = self.streams();
+        let mut n = 0;
+        for s in streams.get(merchant_id).into_iter().flatten() {
+            if s.raw.send((bytes.clone(), close)).is_ok() {
+                n += 1;
+            }
+        }
+        n
     }
 }
