@@ -102,7 +102,7 @@ pub enum Item {
 }
 
 /// An SSE frame reader: [`FrameReader::push`] a chunk, then take
-/// [`FrameReader::next`] until it says `None`. After an error the reader
+/// [`FrameReader::next_item`] until it says `None`. After an error the reader
 /// must be dropped with its connection.
 #[derive(Debug)]
 pub struct FrameReader {
@@ -135,7 +135,7 @@ impl FrameReader {
     }
 
     /// Hands the reader the next chunk of the stream. What is left of the
-    /// previous chunk (if [`FrameReader::next`] was not drained) is kept
+    /// previous chunk (if [`FrameReader::next_item`] was not drained) is kept
     /// ahead of it.
     pub fn push(&mut self, chunk: Vec<u8>) {
         if self.pos >= self.chunk.len() {
@@ -149,7 +149,7 @@ impl FrameReader {
 
     /// The next frame or comment in what was pushed; `None` when more bytes
     /// are needed.
-    pub fn next(&mut self) -> Result<Option<Item>> {
+    pub fn next_item(&mut self) -> Result<Option<Item>> {
         loop {
             let Some(rest) = self.chunk.get(self.pos..).filter(|r| !r.is_empty()) else {
                 self.chunk.clear();
@@ -289,9 +289,7 @@ impl PlatformClient {
             return Err(Error::new(&NOT_EVENT_STREAM).detail(format!("status {status}")));
         }
         Ok(Box::pin(response.bytes_stream().map(|chunk| {
-            chunk
-                .map(|b| b.to_vec())
-                .map_err(|e| transport::classify(e))
+            chunk.map(|b| b.to_vec()).map_err(transport::classify)
         })))
     }
 }
@@ -585,7 +583,7 @@ async fn connection<Src: EventSource, Snk: EventSink>(
     let mut quiet_until = tokio::time::Instant::now() + idle;
     loop {
         loop {
-            let frame = match reader.next() {
+            let frame = match reader.next_item() {
                 Err(e) => return failed(healthy, e),
                 Ok(None) => break,
                 Ok(Some(Item::Comment)) => {

@@ -70,7 +70,7 @@ fn read_all(bytes: &[u8], step: usize, limits: Limits) -> Result<Vec<Item>> {
     let mut out = Vec::new();
     for piece in bytes.chunks(step.max(1)) {
         r.push(piece.to_vec());
-        while let Some(item) = r.next()? {
+        while let Some(item) = r.next_item()? {
             out.push(item);
         }
     }
@@ -137,7 +137,7 @@ fn an_oversize_line_is_refused_even_split_over_chunks() {
     let mut e = None;
     for _ in 0..1000 {
         r.push(vec![b'a'; 10]);
-        if let Err(err) = r.next() {
+        if let Err(err) = r.next_item() {
             e = Some(err);
             break;
         }
@@ -234,7 +234,7 @@ proptest! {
         for piece in bytes.chunks(step) {
             r.push(piece.to_vec());
             loop {
-                match r.next() {
+                match r.next_item() {
                     Ok(Some(_)) => {}
                     Ok(None) => break,
                     Err(_) => return Ok(()),
