@@ -351,11 +351,7 @@ impl Default for StreamConfig {
     fn default() -> Self {
         StreamConfig {
             keepalive: Duration::from_secs(15),
-            backoff: Backoff {
-                base: Duration::from_secs(1),
-                cap: Duration::from_secs(60),
-                max_retries: u32::MAX,
-            },
+            backoff: Backoff::LIVE_STREAM,
             open_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             seed: None,

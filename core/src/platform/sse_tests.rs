@@ -732,3 +732,108 @@ async fn cancel_stops_the_loop_and_nothing_is_delivered_after() {
         }
     }
 }
+
+// ----------------------------------------------------------------------
+// Opening the stream over HTTP, against a one-answer loopback server.
+
+/// A server on loopback answering one request with `head` (status line and
+/// headers, without the blank line) and `body`; returns the base URL and
+/// the request it read.
+async fn one_answer(head: String, body: Vec<u8>) -> (String, tokio::task::JoinHandle<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tcp.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        let mut answer = format!(
+            "{head}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        answer.extend_from_slice(&body);
+        tcp.write_all(&answer).await.unwrap();
+        let _ = tcp.shutdown().await;
+        String::from_utf8_lossy(&request).to_ascii_lowercase()
+    });
+    (url, task)
+}
+
+/// The signature headers over `body`, as response header lines.
+fn signed_head(status: &str, content_type: &str, body: &[u8]) -> String {
+    let sig = signer().sign_response(APPID, unix_now(), body).unwrap();
+    let mut head = format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}");
+    for (name, value) in sig.to_headers() {
+        head.push_str(&format!("\r\n{name}: {value}"));
+    }
+    head
+}
+
+async fn open_at(url: &str, last: Option<u64>) -> Result<ByteStream> {
+    let key = signer().public_key_base64();
+    let client = PlatformClient::new(PlatformConfig::new(url, None, &key, APPID).unwrap()).unwrap();
+    let device = merchant_contract::DeviceKey::generate().unwrap().0;
+    let call = super::Call::get("/v1/events").with_session("token-1");
+    client.open_event_stream(&device, &call, last).await
+}
+
+#[tokio::test]
+async fn an_event_stream_head_signed_over_the_empty_body_is_read_with_last_event_id() {
+    let body = frame_text(42).into_bytes();
+    let (url, server) = one_answer(signed_head("200 OK", "text/event-stream", b""), body).await;
+    let mut bytes = bounded(open_at(&url, Some(41))).await.unwrap();
+    let mut reader = FrameReader::new(Limits::default());
+    let mut frames = Vec::new();
+    while let Some(chunk) = bounded(bytes.next()).await {
+        reader.push(chunk.unwrap());
+        while let Some(item) = reader.next_item().unwrap() {
+            frames.push(item);
+        }
+    }
+    assert_eq!(frames.len(), 1);
+    let request = server.await.unwrap();
+    assert!(request.starts_with("get /v1/events "), "{request}");
+    assert!(request.contains("\r\nlast-event-id: 41\r\n"), "{request}");
+    assert!(request.contains("\r\naccept: text/event-stream\r\n"));
+    assert!(request.contains("\r\nlklapi-session: token-1\r\n"));
+}
+
+#[tokio::test]
+async fn an_unsigned_or_wrong_answer_is_not_a_stream() {
+    // No signature at all.
+    let (url, _s) = one_answer(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream".to_owned(),
+        Vec::new(),
+    )
+    .await;
+    let e = bounded(open_at(&url, None)).await.err().expect("refused");
+    assert!(e.is(&super::RESPONSE_UNSIGNED), "got {e}");
+    // Signed, but JSON rather than a stream.
+    let (url, _s) = one_answer(signed_head("200 OK", "application/json", b""), Vec::new()).await;
+    let e = bounded(open_at(&url, None)).await.err().expect("refused");
+    assert!(e.is(&NOT_EVENT_STREAM), "got {e}");
+    // Signed over another body than the one sent.
+    let (url, _s) = one_answer(signed_head("200 OK", "text/event-stream", b"x"), Vec::new()).await;
+    let e = bounded(open_at(&url, None)).await.err().expect("refused");
+    assert!(e.is(&super::RESPONSE_SIGNATURE_INVALID), "got {e}");
+    // A signed refusal keeps the platform's code and kind.
+    let refusal =
+        br#"{"code":"auth.session_expired","message":"x","message_en":"x","request_id":"r"}"#;
+    let (url, _s) = one_answer(
+        signed_head("401 Unauthorized", "application/json", refusal),
+        refusal.to_vec(),
+    )
+    .await;
+    let e = bounded(open_at(&url, None)).await.err().expect("refused");
+    assert_eq!(e.code, "auth.session_expired");
+    assert_eq!(e.kind, ErrorKind::Auth);
+    assert!(ends_stream(&e));
+}
