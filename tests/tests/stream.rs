@@ -350,6 +350,29 @@ async fn an_access_token_the_platform_calls_expired_is_refreshed_and_the_stream_
 }
 
 #[tokio::test]
+async fn an_event_its_capability_refuses_is_passed_over_and_the_stream_goes_on() {
+    let sb = tls_sandbox().await;
+    let dev = Device::new();
+    let core = dev.core(&sb);
+    let merchant_id = shop(&core, &sb, "13800000307").await;
+    let mut sub = Subscription::start(&core, quick());
+    sub.connected().await;
+    // Signed by the platform, but no trade record: Trades refuses it.
+    sandbox_control(
+        &sb,
+        "/sandbox/events",
+        Some(serde_json::json!({"merchant_id": merchant_id, "type": "trade.created", "data": {"n": 1}})),
+    )
+    .await;
+    let made = trades(&sb, &merchant_id, 1).await;
+    let mut seen = Vec::new();
+    // The refused event is never told (its body has no trade id to read).
+    assert_eq!(sub.trades_created(1, &mut seen).await, made);
+    assert_eq!(kept_trades(&core).await, 1);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_signed_out_core_stops_the_stream_with_the_session_error() {
     let sb = tls_sandbox().await;
     let dev = Device::new();

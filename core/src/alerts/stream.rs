@@ -167,7 +167,7 @@ impl EventSink for ProvisionalSink {
                 // committed; the stream comes again (or ends, for Auth).
                 if matches!(
                     e.kind,
-                    ErrorKind::Auth | ErrorKind::Storage | ErrorKind::Internal
+                    ErrorKind::Auth | ErrorKind::Storage | ErrorKind::Internal | ErrorKind::Network
                 ) {
                     return Err(e);
                 }
