@@ -615,13 +615,15 @@ async fn connection<Src: EventSource, Snk: EventSink>(
             }
             last = Some(id);
         }
+        // Bytes already there win over the idle timer (a slow delivery is
+        // not the platform's silence).
         let chunk = tokio::select! {
             biased;
             _ = until_cancelled(cancelled) => return Ended::Cancelled,
+            chunk = bytes.next() => chunk,
             _ = tokio::time::sleep_until(quiet_until) => {
                 return failed(healthy, Error::new(&IDLE).detail(format!("silent for {idle:?}")));
             }
-            chunk = bytes.next() => chunk,
         };
         match chunk {
             None => return failed(healthy, Error::new(&CLOSED)),
