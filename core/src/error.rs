@@ -356,6 +356,7 @@ pub fn catalogue() -> Vec<Code> {
         crate::validate::CODES,
         crate::store::CODES,
         crate::platform::CODES,
+        crate::platform::sse::CODES,
         crate::media::CODES,
         crate::findings::CODES,
         crate::onboarding::CODES,

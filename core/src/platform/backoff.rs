@@ -31,6 +31,14 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// The live stream's waits between connections: base 1 s, cap 60 s, and
+    /// no last try (the stream never gives up on network trouble).
+    pub const LIVE_STREAM: Backoff = Backoff {
+        base: Duration::from_secs(1),
+        cap: Duration::from_secs(60),
+        max_retries: u32::MAX,
+    };
+
     /// The ceiling of the wait before retry `n` (0-based): `min(cap, base * 2^n)`.
     pub fn ceiling(&self, n: u32) -> Duration {
         let factor = 1u32.checked_shl(n.min(31)).unwrap_or(u32::MAX);
@@ -66,6 +74,14 @@ mod tests {
         // Huge retry numbers neither overflow nor pass the cap.
         assert_eq!(b.ceiling(u32::MAX), Duration::from_millis(1000));
         assert_eq!(b.ceiling(64), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn the_live_stream_waits_from_one_second_up_to_a_minute() {
+        let ceilings: Vec<_> = (0..8)
+            .map(|n| Backoff::LIVE_STREAM.ceiling(n).as_secs())
+            .collect();
+        assert_eq!(ceilings, [1, 2, 4, 8, 16, 32, 60, 60]);
     }
 
     #[test]

@@ -306,6 +306,18 @@ impl PlatformClient {
     }
 
     async fn send_once(&self, device: &DeviceKey, call: &Call) -> Result<Reply> {
+        let request = self.request(device, call)?;
+        let response = request.send().await.map_err(transport::classify)?;
+        self.read_reply(response).await
+    }
+
+    /// `call` as a signed request (device signature over the body, session,
+    /// idempotency key, content type), ready to send.
+    pub(crate) fn request(
+        &self,
+        device: &DeviceKey,
+        call: &Call,
+    ) -> Result<reqwest::RequestBuilder> {
         let url = self.config.endpoint.url(&call.path)?;
         let auth = device
             .authorize(&self.config.app_id, unix_now(), &call.body)
@@ -326,12 +338,15 @@ impl PlatformClient {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(media));
         }
         let request = self.http.request(call.method.clone(), url).headers(headers);
-        let request = match &call.progress {
+        Ok(match &call.progress {
             None => request.body(call.body.clone()),
             Some(progress) => headers_content_length(request, call.body.len())
                 .body(progress_body(call.body.clone(), progress.clone())),
-        };
-        let mut response = request.send().await.map_err(transport::classify)?;
+        })
+    }
+
+    /// Continues [`PlatformClient::send_once`] after the request was sent.
+    async fn read_reply(&self, mut response: reqwest::Response) -> Result<Reply> {
         let status = response.status().as_u16();
         let signature = read_signature(response.headers());
         let request_id = response
@@ -367,7 +382,7 @@ impl PlatformClient {
 
     /// Verifies the platform's signature over `body`, its freshness and that
     /// its nonce is new.
-    fn verify(
+    pub(crate) fn verify(
         &self,
         signature: Result<ResponseSignature, EnvelopeError>,
         body: &[u8],
@@ -437,7 +452,7 @@ fn header_value(text: &str) -> Result<HeaderValue> {
         .map_err(|_| Error::new(&super::HEADER_INVALID).detail("value not allowed in a header"))
 }
 
-fn read_signature(headers: &HeaderMap) -> Result<ResponseSignature, EnvelopeError> {
+pub(crate) fn read_signature(headers: &HeaderMap) -> Result<ResponseSignature, EnvelopeError> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     ResponseSignature::from_headers(
         get(env::HEADER_APPID),

@@ -7,6 +7,8 @@
 //! - [`client`]: signing, verification, retries, error mapping.
 //! - [`pending`]: idempotency keys of writes kept until their final answer.
 //! - [`push`]: verification of the platform's signed push payloads.
+//! - [`sse`]: the live event stream: a bounded SSE reader, each event's
+//!   envelope verified as a push payload, reconnection with `Last-Event-ID`.
 //!
 //! Failures the client itself finds carry the `platform.*` codes below;
 //! refusals by the platform carry the platform's own code. [`CODES`] holds
@@ -21,6 +23,9 @@ mod client_tests;
 pub mod endpoint;
 pub mod pending;
 pub mod push;
+pub mod sse;
+#[cfg(test)]
+mod sse_tests;
 pub mod tls;
 pub mod transport;
 

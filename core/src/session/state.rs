@@ -592,15 +592,31 @@ impl SessionState {
         intent: Option<&str>,
     ) -> Result<Reply> {
         let client = self.client()?;
-        let (token, generation) = self.fresh_access(resident, device, &client).await?;
-        let outcome = self
-            .send_once(resident, device, &client, &call, &token, intent)
-            .await;
-        match outcome {
+        self.with_access(resident, device, &client, |token| {
+            self.send_once(resident, device, &client, &call, token, intent)
+        })
+        .await
+    }
+
+    /// Runs `attempt` with a fresh access token; when the platform refuses
+    /// it as expired, refreshes (single-flight) and runs it once more; a
+    /// refusal that ends the session forgets the tokens.
+    async fn with_access<T, F, Fut>(
+        &self,
+        resident: &Resident,
+        device: &DeviceKey,
+        client: &PlatformClient,
+        attempt: F,
+    ) -> Result<T>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let (token, generation) = self.fresh_access(resident, device, client).await?;
+        match attempt(token).await {
             Err(e) if e.code == "auth.session_expired" => {
-                let token = self.refresh(resident, device, &client, generation).await?;
-                self.send_once(resident, device, &client, &call, &token, intent)
-                    .await
+                let token = self.refresh(resident, device, client, generation).await?;
+                attempt(token).await
             }
             Err(e) if ends_session(&e) => {
                 resident.forget_tokens();
@@ -610,13 +626,39 @@ impl SessionState {
         }
     }
 
+    /// Opens the live event stream (`GET /v1/events`) with the session,
+    /// resuming after `last_event_id`: the device registered first if
+    /// needed, the access token refreshed as for any call (and once more
+    /// when refused as expired). A refusal that ends the session is an
+    /// `Auth` error. The frames are read by `platform::sse`.
+    pub async fn open_events(
+        &self,
+        last_event_id: Option<u64>,
+    ) -> Result<crate::platform::sse::ByteStream> {
+        let resident = self.resident().await?.ok_or_else(not_signed_in)?;
+        self.ensure_registered(&resident).await?;
+        let device = self.device_key().await?;
+        let client = self.client()?;
+        self.with_access(&resident, &device, &client, |token| {
+            let call = Call::get(routes::EVENTS.path).with_session(token);
+            let client = client.clone();
+            let device = device.clone();
+            async move {
+                client
+                    .open_event_stream(&device, &call, last_event_id)
+                    .await
+            }
+        })
+        .await
+    }
+
     async fn send_once(
         &self,
         resident: &Resident,
         device: &DeviceKey,
         client: &PlatformClient,
         call: &Call,
-        token: &str,
+        token: String,
         intent: Option<&str>,
     ) -> Result<Reply> {
         let call = call.clone().with_session(token);
@@ -740,4 +782,20 @@ fn write_resident(data_dir: &Path, merchant_id: &str) -> Result<()> {
     remove_file_if_exists(&path)?;
     write_new_file_atomically(&path, merchant_id.as_bytes())?;
     Ok(())
+}
+
+/// The live stream opens and verifies through the session: the
+/// authenticated request of [`SessionState::open_events`] and the push
+/// verification of [`SessionState::verify_push`].
+impl crate::platform::sse::EventSource for SessionState {
+    fn open(
+        &self,
+        last_event_id: Option<u64>,
+    ) -> impl std::future::Future<Output = Result<crate::platform::sse::ByteStream>> + Send {
+        self.open_events(last_event_id)
+    }
+
+    fn verify(&self, payload: &str) -> Result<crate::platform::VerifiedPush> {
+        self.verify_push(payload)
+    }
 }
