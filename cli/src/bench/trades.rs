@@ -46,6 +46,8 @@ const DEFAULT_ROWS: usize = 1_000_000;
 const PHONE: &str = "13900000000";
 /// Days the seeded sales spread over, ending yesterday.
 const DAYS: u32 = 365;
+/// Sales seeded per control call.
+const SEED_PART: usize = 50_000;
 /// Records per feed page (the contract's maximum).
 const FEED_PAGE: u32 = 1000;
 /// Rows per history page.
@@ -118,17 +120,25 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
     // The shop: signed in, active, one terminal, a year of trades.
     let core = MerchantCore::new(input.config(), input.secrets()?).map_err(err)?;
     let merchant_id = rt.block_on(shop(&core, &platform))?;
-    let seeded: SeededTrades = rt
-        .block_on(control_call(
-            &platform,
-            DEFAULT_APP_ID,
-            Call::post_json(
-                "/sandbox/trades/seed",
-                &serde_json::json!({"merchant_id": merchant_id, "count": rows, "days": DAYS}),
-            ),
-        ))
-        .map_err(err)?;
-    let records = seeded.trades + seeded.reversals;
+    // Seeded in parts, each well within one call's timeout; the days are left
+    // unsettled so that every part may add to them.
+    let mut records = 0;
+    let mut left = rows;
+    while left > 0 {
+        let count = left.min(SEED_PART);
+        let part: SeededTrades = rt
+            .block_on(control_call(
+                &platform,
+                DEFAULT_APP_ID,
+                Call::post_json(
+                    "/sandbox/trades/seed",
+                    &serde_json::json!({"merchant_id": merchant_id, "count": count, "days": DAYS, "settle": false}),
+                ),
+            ))
+            .map_err(err)?;
+        records += part.trades + part.reversals;
+        left -= count;
+    }
 
     // The feed's pages as the platform sends them: JSON, signed.
     let signer = PlatformSigner::from_pkcs8(SANDBOX_PLATFORM_KEY_PKCS8).map_err(err)?;
