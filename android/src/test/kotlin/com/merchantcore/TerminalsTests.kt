@@ -24,23 +24,6 @@ class TerminalsTests : Suite("terminals") {
 
     private fun config(dir: File) = sandbox.coreConfig(dir)
 
-    /** One terminal of the sandbox's inventory (`GET /sandbox/terminals`). */
-    private data class Stock(val sn: String, val qrText: String, val state: String, val merchantId: String?)
-
-    private fun inventory(): List<Stock> {
-        val body = sandbox.get("/sandbox/terminals")
-        // The inventory's terminal records are flat objects.
-        return Regex("\\{[^{}]*\"qr_text\"[^{}]*\\}").findAll(body).map { m ->
-            val o = m.value
-            Stock(
-                sn = requireNotNull(Sandbox.jsonString(o, "sn")),
-                qrText = requireNotNull(Sandbox.jsonString(o, "qr_text")),
-                state = requireNotNull(Sandbox.jsonString(o, "state")),
-                merchantId = Sandbox.jsonString(o, "merchant_id"),
-            )
-        }.toList()
-    }
-
     init {
         asyncTest("binds by QR text and by photo, renames one, and refuses another merchant's terminal") {
             withTempDir { dir ->
@@ -49,7 +32,7 @@ class TerminalsTests : Suite("terminals") {
                     val phone = "13800000001"
                     core.requestSmsCode(phone)
                     val me = core.signIn(phone, sandbox.smsCode(phone))
-                    val stock = inventory()
+                    val stock = sandbox.inventory()
                     val free = stock.filter { it.state == "free" && core.terminals().none { t -> t.sn == it.sn } }
                     val byText = free[0]
                     val byPhoto = free[1]

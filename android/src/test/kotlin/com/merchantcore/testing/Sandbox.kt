@@ -92,6 +92,23 @@ class Sandbox private constructor(
     }
 
     /** Trusts exactly the certificate whose SPKI SHA-256 is the pin (given, or learnt on first contact). */
+    /** One terminal of the sandbox's inventory (`GET /sandbox/terminals`). */
+    data class Stock(val sn: String, val qrText: String, val state: String, val merchantId: String?)
+
+    /** The sandbox's terminal inventory; its terminal records are flat objects. */
+    fun inventory(): List<Stock> {
+        val body = get("/sandbox/terminals")
+        return Regex("\\{[^{}]*\"qr_text\"[^{}]*\\}").findAll(body).map { m ->
+            val o = m.value
+            Stock(
+                sn = requireNotNull(jsonString(o, "sn")),
+                qrText = requireNotNull(jsonString(o, "qr_text")),
+                state = requireNotNull(jsonString(o, "state")),
+                merchantId = jsonString(o, "merchant_id"),
+            )
+        }.toList()
+    }
+
     private fun pinnedContext(): SSLContext {
         val expected = givenPin
         val manager = object : X509TrustManager {
