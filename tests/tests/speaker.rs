@@ -52,8 +52,8 @@ async fn hear_speaker_change(
     let item = outbox(sb, merchant_id)
         .await
         .into_iter()
-        .filter(|i| i.token == phone.token && i.event_type == "speaker.changed")
-        .last()
+        .rev()
+        .find(|i| i.token == phone.token && i.event_type == "speaker.changed")
         .expect("a speaker.changed was pushed to the phone");
     let event = phone.core.verify_push(item.payload).expect("verified");
     let data = serde_json::from_str(&event.body_json).unwrap();
