@@ -191,3 +191,24 @@ async fn a_rotation_whose_answers_are_lost_is_retried_with_the_same_key() {
     );
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn after_sign_out_the_device_receives_no_pushes() {
+    let sb = tls_sandbox().await;
+    let dev = Device::new();
+    let core = dev.core(&sb);
+    let me = sign_in(&core, &sb, PHONE).await;
+    bounded(core.register_push_token(PushProvider::Fcm, "fcm:leaving".to_owned()))
+        .await
+        .expect("registered");
+    let e = emit(&sb, &me.merchant_id).await;
+    assert_eq!(pushes_of(&sb, &me.merchant_id, e).await.len(), 1);
+
+    bounded(core.sign_out()).await.expect("signed out");
+    let e = emit(&sb, &me.merchant_id).await;
+    assert!(pushes_of(&sb, &me.merchant_id, e).await.is_empty());
+    // Signed out, there is nothing to unregister with.
+    let err = bounded(core.unregister_push_token()).await.unwrap_err();
+    assert_eq!(err.code(), "auth.session_missing");
+    sb.shutdown().await;
+}

@@ -10,6 +10,7 @@ use merchant_core::{MerchantCore, MerchantError};
 use merchant_sandbox::RunningSandbox;
 
 mod common;
+use common::proxy::RecordingProxy;
 use common::*;
 
 const PHONE: &str = "13800138000";
@@ -193,4 +194,65 @@ async fn a_removed_device_loses_the_role() {
     assert!(bounded(a.core.claim_speaker()).await.unwrap().this_device);
     assert!(speaks(&a).await);
     sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_lost_claim_is_retried_with_its_key_unless_a_release_overtook_it() {
+    let sb = sandbox(merchant_sandbox::SandboxConfig::default()).await;
+    let proxy = RecordingProxy::start(sb.addr).await;
+    let dev = Device::new();
+    let config = merchant_core::CoreConfig {
+        platform_url: proxy.url.clone(),
+        platform_pin: None,
+        ..dev.config(&sb)
+    };
+    let core = dev.core_with(config);
+    sign_in(&core, &sb, PHONE).await;
+    const CLAIM: &str = "PUT /v1/speaker";
+
+    proxy.drop_answers_to(Some(CLAIM));
+    let err = bounded(core.claim_speaker()).await.unwrap_err();
+    assert!(matches!(err, MerchantError::Network { .. }), "{err:?}");
+    proxy.drop_answers_to(None);
+    let claimed = bounded(core.claim_speaker()).await.expect("claimed");
+    assert!(claimed.this_device);
+    let tries = proxy.exchanges(CLAIM);
+    let key = tries[0].idempotency_key.clone().expect("a keyed write");
+    assert!(
+        tries
+            .iter()
+            .all(|t| t.idempotency_key.as_deref() == Some(key.as_str()))
+    );
+    assert!(tries.last().unwrap().replayed);
+
+    // A claim lost again, then a release: the next claim is a new write,
+    // so the platform really holds the role for this device afterwards.
+    bounded(core.release_speaker()).await.expect("released");
+    proxy.drop_answers_to(Some(CLAIM));
+    bounded(core.claim_speaker()).await.unwrap_err();
+    proxy.drop_answers_to(None);
+    let lost_key = proxy
+        .exchanges(CLAIM)
+        .last()
+        .unwrap()
+        .idempotency_key
+        .clone();
+    let released = bounded(core.release_speaker()).await.expect("released");
+    assert_eq!(released.device_id, None);
+    let again = bounded(core.claim_speaker()).await.expect("claimed");
+    let last = proxy.exchanges(CLAIM).last().unwrap().clone();
+    assert_ne!(last.idempotency_key, lost_key);
+    assert!(!last.replayed);
+    assert!(again.this_device);
+    let asked = bounded(core.speaker()).await.expect("asked");
+    assert_eq!(asked.device_id, again.device_id);
+    assert!(asked.this_device);
+    assert!(speaks_core(&core).await);
+    sb.shutdown().await;
+}
+
+async fn speaks_core(core: &MerchantCore) -> bool {
+    bounded(core.this_device_speaks())
+        .await
+        .expect("kept role read")
 }

@@ -21,11 +21,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::MerchantCore;
 use crate::error::{Error, ErrorKind, MerchantError, Result};
-use crate::platform::Call;
+use crate::platform::{Call, pending};
 use crate::session::local::{ThisDevice, meta_get, meta_put, this_device};
 
 /// The `meta` key of the kept role.
 pub const KEPT: &str = "alerts.speaker";
+/// The keyed writes' intents. A claim forgets a pending release and the
+/// other way round, so a retry never replays an answer the other overtook.
+const CLAIM_INTENT: &str = "speaker.claim";
+const RELEASE_INTENT: &str = "speaker.release";
 /// The longest device id taken from the platform.
 const MAX_DEVICE_ID: usize = 128;
 
@@ -202,9 +206,12 @@ impl MerchantCore {
         let state = self.session_state();
         self.run(async move {
             let me = state.this_device().await?;
-            let call = Call::put_json(routes::CLAIM_SPEAKER.path, &wire::Empty {})?;
-            let answer: wire::Speaker = state.send_keyed("speaker.claim", call).await?.json()?;
             let store = state.merchant_store().await?;
+            // A release whose answer was lost is overtaken by this claim:
+            // its key must not replay an old answer later.
+            pending::settle(&store, RELEASE_INTENT)?;
+            let call = Call::put_json(routes::CLAIM_SPEAKER.path, &wire::Empty {})?;
+            let answer: wire::Speaker = state.send_keyed(CLAIM_INTENT, call).await?.json()?;
             store.db().write(|tx| keep_answer(tx, &answer, &me, false))
         })
         .await
@@ -216,9 +223,10 @@ impl MerchantCore {
         let state = self.session_state();
         self.run(async move {
             let me = state.this_device().await?;
-            let call = Call::delete(routes::RELEASE_SPEAKER.path);
-            let answer: wire::Speaker = state.send_keyed("speaker.release", call).await?.json()?;
             let store = state.merchant_store().await?;
+            pending::settle(&store, CLAIM_INTENT)?;
+            let call = Call::delete(routes::RELEASE_SPEAKER.path);
+            let answer: wire::Speaker = state.send_keyed(RELEASE_INTENT, call).await?.json()?;
             store.db().write(|tx| keep_answer(tx, &answer, &me, true))
         })
         .await
