@@ -113,6 +113,8 @@ impl MerchantCore {
             ) {
                 crate::onboarding::apply_application_event(&state, t, event.body_json.as_bytes())
                     .await?;
+            } else if t == event_types::SPEAKER_CHANGED {
+                store.db().write(|tx| crate::alerts::speaker::apply_event(tx, &data))?;
             }
             Ok(())
         })

@@ -4,6 +4,7 @@
 //! - [`voice`]: the broadcast text ("微信收款八百五十元") and the clip
 //!   sequence that speaks it offline from a fixed clip set.
 
+pub mod speaker;
 pub mod stream;
 pub mod voice;
 

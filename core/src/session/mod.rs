@@ -3,13 +3,18 @@
 //!
 //! - [`device`]: the device key (ECDSA P-256), wrapped by the SecretStore.
 //! - [`model`]: the records the app sees.
-//! - [`state`]: sign-in, refresh, registration (of the device and of its
-//!   push token), push verification, sign-out, and calls with the
-//!   session for the other capabilities ([`SessionState::send`],
-//!   [`SessionState::send_keyed`], [`SessionState::merchant_store`]).
+//! - [`state`]: sign-in, refresh, registration of the device, push
+//!   verification, sign-out, and calls with the session for the other
+//!   capabilities ([`SessionState::send`], [`SessionState::send_keyed`],
+//!   [`SessionState::merchant_store`]).
+//! - [`push`]: the push token: register, rotate, unregister.
+//! - [`local`]: plain values kept in the merchant store's `meta` (this
+//!   device's platform id), readable inside any transaction.
 
 pub mod device;
+pub mod local;
 pub mod model;
+pub mod push;
 pub mod state;
 
 use crate::MerchantCore;
@@ -83,16 +88,67 @@ impl MerchantCore {
         self.run(async move { state.devices().await }).await
     }
 
+    /// Removes one of the merchant's devices, named by its id as
+    /// `devices()` lists it. Its sessions end and it receives no more pushes;
+    /// if it spoke the voice broadcast, no device does until one claims it
+    /// (`claim_speaker`). An unknown id is `resource.not_found`.
+    pub async fn remove_device(&self, device_id: String) -> Result<(), MerchantError> {
+        let state = self.session_state();
+        self.run(async move { state.remove_device(&device_id).await })
+            .await
+    }
+
     /// Registers the app's push token (from FCM or APNs) for this device, so
-    /// the platform pushes the merchant's events to it. Call it again
-    /// whenever the provider hands the app a new token.
+    /// the platform pushes the merchant's events to it, and keeps the
+    /// registration's id on the phone. A token that is not 1–4096 characters
+    /// of `[A-Za-z0-9:_.-]` is `request.field_invalid` (field `token`) and
+    /// never leaves the device. When the provider later hands the app a new
+    /// token, call `rotate_push_token`.
     pub async fn register_push_token(
         &self,
         provider: PushProvider,
         token: String,
     ) -> Result<(), MerchantError> {
         let state = self.session_state();
-        self.run(async move { state.register_push_token(provider.into(), &token).await })
+        self.run(async move {
+            state
+                .register_push_token(provider.into(), &token)
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
+    /// The provider handed the app a new token (Android's
+    /// `FirebaseMessagingService.onNewToken`, iOS's
+    /// `didRegisterForRemoteNotificationsWithDeviceToken`): the kept
+    /// registration now pushes to `token`, atomically (every later event goes
+    /// to the new value, none to the old). With no registration kept yet it
+    /// registers `token`, so the shells may call this for every token they
+    /// are given. Validated as `register_push_token`. A keyed write: a lost
+    /// answer is retried with the same key.
+    pub async fn rotate_push_token(
+        &self,
+        provider: PushProvider,
+        token: String,
+    ) -> Result<(), MerchantError> {
+        let state = self.session_state();
+        self.run(async move {
+            state
+                .rotate_push_token(provider.into(), &token)
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
+    /// Stops pushes to this device: unregisters the kept registration and
+    /// forgets it. Idempotent (nothing registered is done already). Signing
+    /// out, and removing the device, unregister its tokens on the platform
+    /// as well.
+    pub async fn unregister_push_token(&self) -> Result<(), MerchantError> {
+        let state = self.session_state();
+        self.run(async move { state.unregister_push_token().await })
             .await
     }
 

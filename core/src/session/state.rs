@@ -41,10 +41,6 @@ pub const REFRESH_MARGIN_SECS: i64 = 60;
 const TOKENS: &str = "session.tokens";
 /// The intent of the device registration write.
 const REGISTER_INTENT: &str = "devices.register";
-/// The intent of the push token registration write.
-const PUSH_TOKEN_INTENT: &str = "push_tokens.register";
-/// The longest push token the platform takes (docs/platform-api.md).
-const MAX_PUSH_TOKEN_LEN: usize = 4096;
 
 /// The session as sealed in the vault.
 #[derive(Clone, Serialize, Deserialize)]
@@ -177,12 +173,12 @@ fn ends_session(e: &Error) -> bool {
     )
 }
 
-fn not_signed_in() -> Error {
+pub(super) fn not_signed_in() -> Error {
     Error::new(&merchant_contract_code("auth.session_missing"))
 }
 
 /// The catalogue entry of a contract code (they are all in `platform::CODES`).
-fn merchant_contract_code(code: &str) -> crate::error::Code {
+pub(super) fn merchant_contract_code(code: &str) -> crate::error::Code {
     crate::error::find(code).unwrap_or(crate::error::INTERNAL)
 }
 
@@ -461,6 +457,14 @@ impl SessionState {
             return Err(Error::new(&crate::platform::RESPONSE_MALFORMED)
                 .detail("registered another serial_no"));
         }
+        let this = super::local::ThisDevice {
+            serial_no: registered.serial_no,
+            device_id: registered.device_id,
+        };
+        resident
+            .store
+            .db()
+            .write(|tx| super::local::set_this_device(tx, &this))?;
         let mut tokens = resident.live().ok_or_else(not_signed_in)?.tokens;
         tokens.device_registered = true;
         resident.save(tokens)
@@ -473,33 +477,54 @@ impl SessionState {
         Ok(page.items.into_iter().map(Into::into).collect())
     }
 
-    /// `POST /v1/push-tokens`: where the platform pushes this device's
-    /// events. A keyed write: a retry, even after a restart, reuses the key.
-    pub async fn register_push_token(
-        &self,
-        provider: wire::PushProvider,
-        token: &str,
-    ) -> Result<()> {
-        let token = token.trim();
-        let fits = !token.is_empty()
-            && token.len() <= MAX_PUSH_TOKEN_LEN
-            && token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.'));
-        if !fits {
-            let code = merchant_contract_code("request.field_invalid");
-            return Err(Error::input(
-                &code,
-                vec![crate::error::Problem::new(&code, "token")],
-            ));
-        }
-        let body = wire::RegisterPushToken {
-            provider,
-            token: token.to_owned(),
+    /// Removes one of the merchant's devices, named as `devices()` lists it
+    /// (its serial): `DELETE /v1/devices/{device_id}` with the platform's id
+    /// of it, a keyed write. The device's sessions and push tokens end; if it
+    /// spoke the voice broadcast, no device does until one claims it.
+    pub async fn remove_device(&self, serial_no: &str) -> Result<()> {
+        let reply = self.send(Call::get(routes::LIST_DEVICES.path)).await?;
+        let page: wire::Page<wire::Device> = reply.json()?;
+        let Some(device) = page.items.into_iter().find(|d| d.serial_no == serial_no) else {
+            return Err(Error::new(&merchant_contract_code("resource.not_found"))
+                .detail("no such device of the merchant"));
         };
-        let call = Call::post_json(routes::REGISTER_PUSH_TOKEN.path, &body)?;
-        let _: wire::Empty = self.send_keyed(PUSH_TOKEN_INTENT, call).await?.json()?;
+        let path = routes::REMOVE_DEVICE
+            .path
+            .replace("{device_id}", &device.device_id);
+        let intent = format!("devices.remove:{}", device.device_id);
+        let _: wire::Empty = self.send_keyed(&intent, Call::delete(path)).await?.json()?;
         Ok(())
+    }
+
+    /// This device as the platform names it (`dev_…`): kept since it
+    /// registered, or else read from the device list (the entry marked
+    /// `current`) and kept.
+    pub async fn this_device(&self) -> Result<super::local::ThisDevice> {
+        let store = self.merchant_store().await?;
+        let serial = self.device_key().await?.serial_no().to_owned();
+        if let Some(d) = store.db().read(super::local::this_device)?
+            && d.serial_no == serial
+        {
+            return Ok(d);
+        }
+        let reply = self.send(Call::get(routes::LIST_DEVICES.path)).await?;
+        let page: wire::Page<wire::Device> = reply.json()?;
+        let Some(me) = page
+            .items
+            .into_iter()
+            .find(|d| d.current && d.serial_no == serial)
+        else {
+            return Err(Error::new(&crate::platform::RESPONSE_MALFORMED)
+                .detail("the device list has no current device"));
+        };
+        let this = super::local::ThisDevice {
+            serial_no: me.serial_no,
+            device_id: me.device_id,
+        };
+        store
+            .db()
+            .write(|tx| super::local::set_this_device(tx, &this))?;
+        Ok(this)
     }
 
     /// Verifies a signed push payload with the configured platform key.

@@ -10,7 +10,12 @@ import Foundation
 /// receives the SignedPush JSON text and hands it to the core, which verifies
 /// the signature before it believes a word of it.
 public protocol MerchantPushHandler: AnyObject {
-    /// APNs gave this installation a token (lowercase hex): register it with the platform.
+    /// APNs gave this installation a token (lowercase hex), at every
+    /// `didRegisterForRemoteNotificationsWithDeviceToken`: hand it to
+    /// `core.rotatePushToken(provider: .apns, token: token)`, which registers
+    /// the first token and rotates the kept registration to a changed one
+    /// (the platform then pushes to the new value only).
+    /// `core.unregisterPushToken()` stops pushes to this installation.
     func onPushToken(_ token: String)
     /// A signed payload arrived: give its JSON text to the core.
     func onSignedPush(_ json: String)

@@ -13,7 +13,14 @@ package com.merchantcore
  * believes a word of it.
  */
 interface MerchantPushHandler {
-    /** The push service gave this installation a new token: register it with the platform. */
+    /**
+     * The push service gave this installation a token (FCM calls `onNewToken`
+     * for the first one and for every rotation): hand it to
+     * `core.rotatePushToken(PushProvider.FCM, token)`, which registers the
+     * first token and rotates the kept registration to later ones (the
+     * platform then pushes to the new value only). `core.unregisterPushToken()`
+     * stops pushes to this installation.
+     */
     fun onPushToken(token: String)
 
     /** A signed payload arrived: give its JSON text to the core. */
