@@ -11,10 +11,12 @@
 //! - [`feed`]: the change feed's pages checked whole before anything is kept.
 //! - [`sync`]: the feed pulled page by page, one sync at a time;
 //!   [`apply`]: the one function applying a trade event.
+//! - [`hook`]: the seam through which core.rs sees every applied record.
 
 pub mod api;
 pub mod apply;
 pub mod feed;
+pub mod hook;
 pub mod model;
 pub mod refund;
 pub mod settlement;
@@ -170,10 +172,12 @@ mod sync_exports {
             listener: Option<Arc<dyn TradeSyncListener>>,
         ) -> Result<TradeSyncReport, MerchantError> {
             let state = self.session_state();
+            // The composition root's detectors run on every page (hook.rs).
+            let hook = self.trade_hook();
             self.run(async move {
                 let store = state.merchant_store().await?;
                 let feed = Arc::new(sync::PlatformFeed(state));
-                sync::sync(store, feed, listener, sync::Budget::Full).await
+                sync::sync_with(store, feed, listener, sync::Budget::Full, hook).await
             })
             .await
         }
@@ -183,10 +187,11 @@ mod sync_exports {
         /// `sync_trades` is worth running).
         pub async fn catch_up_trades(&self) -> Result<TradeSyncReport, MerchantError> {
             let state = self.session_state();
+            let hook = self.trade_hook();
             self.run(async move {
                 let store = state.merchant_store().await?;
                 let feed = Arc::new(sync::PlatformFeed(state));
-                sync::sync(store, feed, None, sync::Budget::CATCH_UP).await
+                sync::sync_with(store, feed, None, sync::Budget::CATCH_UP, hook).await
             })
             .await
         }
