@@ -357,14 +357,30 @@ impl crate::alerts::detect::NearSales for TradeTable {
         window: (i64, i64),
         limit: u32,
     ) -> Result<Vec<crate::alerts::detect::NearSale>> {
-        let near = crate::trades::hook::paid_sales_near(
-            conn,
-            t.terminal_sn,
-            t.amount.to_fen(),
-            window,
-            t.trade_id,
-            limit,
-        )?;
+        use crate::trades::hook::{SamePayer, paid_sales_near};
+        let mut who = Vec::with_capacity(2);
+        if let (Some(bin), Some(last4)) = (t.card_bin, t.card_last4) {
+            who.push(SamePayer::Card { bin, last4 });
+        }
+        if let Some(p) = t.payer {
+            who.push(SamePayer::Payer(p));
+        }
+        let mut near = Vec::new();
+        for w in who {
+            let amount = t.amount.to_fen();
+            near.extend(paid_sales_near(
+                conn,
+                w,
+                t.terminal_sn,
+                amount,
+                window,
+                t.trade_id,
+                limit,
+            )?);
+        }
+        near.sort_by(|a, b| a.trade_id.cmp(&b.trade_id));
+        near.dedup_by(|a, b| a.trade_id == b.trade_id);
+        near.truncate(limit as usize);
         Ok(near
             .into_iter()
             .map(|n| crate::alerts::detect::NearSale {

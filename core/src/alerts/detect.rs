@@ -37,7 +37,10 @@
 //! the checks are a string compare, one fee computed with
 //! [`ChannelRate::fee`] (the one fee formula), a hash lookup, and for a
 //! live paid sale with a card or payer one indexed query (the trades
-//! capability's `paid_sales_near`, index `trade_terminal`). A finding costs
+//! capability's `paid_sales_near`: a card by the trades' index
+//! `trade_card_last4`, a payer by this module's [`MIGRATION`] index
+//! `trade_payer`, so a busy terminal's other sales are never scanned). A
+//! finding costs
 //! a write only when something is found.
 //!
 //! # History
@@ -80,6 +83,26 @@ crate::codes! {
     DOUBLE_CHARGE = Integrity, "alert.double_charge", "疑似重复扣款", "Likely double charge";
     FOREIGN_TERMINAL = Integrity, "alert.foreign_terminal", "非本店终端的交易", "A trade from a terminal that is not yours";
 }
+
+/// The alerts migration (store/schema.rs): an index on the trades table
+/// that lets a likely double charge of a scan-code payer be found in a few
+/// rows (a card is found through the trades' own `trade_card_last4`).
+pub const MIGRATION: &str = "
+-- A payer's recent sales (alerts/detect.rs, the double charge).
+CREATE INDEX trade_payer ON trade (payer, created_at) WHERE payer IS NOT NULL;
+";
+
+/// A row the alerts migration's index serves (for the upgrade test).
+pub const SAMPLE: &str = "
+INSERT INTO trade (id, trade_id, kind, original_trade_id, channel, amount, fee, rate, status, refunded,
+                   terminal_sn, merchant_no, merchant_name, card_bin, card_last4, card_kind, card_bank,
+                   payer, reference_no, batch_no, voucher_no, log_no, business_date, created_at,
+                   updated_at, change_seq)
+    VALUES (2, 'T20250601004711938266', 'sale', NULL, 'wechat', 85000, 323, '0.38', 'success', 0,
+            'LKLA800123455', '822290058120001', '老王便利店', NULL, NULL, NULL, NULL,
+            'wx_00112233445566ff', '601234567891', '000001', '000018', '20250601000018', '2025-06-01',
+            1748741460000, 1748741460000, 18);
+";
 
 /// A record created this long before it is applied is historic (7 days).
 pub const HISTORY_MS: i64 = 7 * 24 * 3600 * 1000;
