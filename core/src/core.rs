@@ -104,9 +104,7 @@ impl MerchantCore {
                     .db()
                     .write(|tx| crate::terminals::events::apply(tx, t, &data))?;
             } else if crate::trades::apply::owns(t) {
-                store
-                    .db()
-                    .write(|tx| crate::trades::apply::apply(tx, t, &data))?;
+                store.db().write(|tx| apply_trade_event(tx, t, &data))?;
             } else if matches!(
                 t,
                 event_types::APPLICATION_REVIEWED | event_types::MERCHANT_ACTIVATED
@@ -114,7 +112,9 @@ impl MerchantCore {
                 crate::onboarding::apply_application_event(&state, t, event.body_json.as_bytes())
                     .await?;
             } else if t == event_types::SPEAKER_CHANGED {
-                store.db().write(|tx| crate::alerts::speaker::apply_event(tx, &data))?;
+                store
+                    .db()
+                    .write(|tx| crate::alerts::speaker::apply_event(tx, &data))?;
             }
             Ok(())
         })
@@ -191,5 +191,209 @@ impl Drop for MerchantCore {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Merchant-protection detectors (alerts/detect.rs) on every trade record the
+// trades capability applies, at sync and from events, through its seam
+// (trades/hook.rs): trades does not know alerts; they meet here.
+
+impl MerchantCore {
+    /// The hook the trades capability runs on every applied record.
+    pub(crate) fn trade_hook(&self) -> Option<Arc<dyn crate::trades::hook::TradeHook>> {
+        Some(Arc::new(ProtectionHook))
+    }
+}
+
+/// Applies trade event `event_type` in `conn` with the protection
+/// detectors on each of its records, in the same transaction.
+pub(crate) fn apply_trade_event(
+    conn: &rusqlite::Connection,
+    event_type: &str,
+    data: &serde_json::Value,
+) -> Result<Vec<crate::trades::store::RecordOutcome>> {
+    crate::trades::hook::with_hook(conn, Some(&ProtectionHook), |each| {
+        crate::trades::apply::apply_with(conn, event_type, data, each)
+    })
+}
+
+/// Builds the alerts' detectors once per transaction from the merchant's
+/// profile (onboarding) and terminal list (terminals).
+pub(crate) struct ProtectionHook;
+
+impl crate::trades::hook::TradeHook for ProtectionHook {
+    fn begin(
+        &self,
+        conn: &rusqlite::Connection,
+    ) -> Result<Box<dyn crate::trades::hook::RecordHook>> {
+        let setup = protection_setup(conn, chrono::Utc::now().timestamp_millis())?;
+        Ok(Box::new(ProtectionRecords(
+            crate::alerts::detect::Detectors::new(setup),
+        )))
+    }
+}
+
+/// What the detectors compare each record with, read in `conn`.
+pub(crate) fn protection_setup(
+    conn: &rusqlite::Connection,
+    now_ms: i64,
+) -> Result<crate::alerts::detect::Setup> {
+    use crate::alerts::detect::{KnownTerminal, Setup};
+    use crate::onboarding::model::{ApplicationStatus, MerchantProfile};
+    let state = crate::onboarding::store::state_in(conn)?;
+    // As onboarding's `activation::profile`, read inside this transaction;
+    // a profile that does not parse turns the checks that need it off
+    // rather than stopping the trades from being kept.
+    let profile: Option<MerchantProfile> = match (state.status, state.profile) {
+        (ApplicationStatus::Activated, Some(json)) => serde_json::from_str(&json)
+            .inspect_err(|_| tracing::warn!("merchant profile unreadable; 跳码 and fee alerts off"))
+            .ok(),
+        _ => None,
+    };
+    let terminals = crate::terminals::store::list(conn)?
+        .into_iter()
+        .map(|t| KnownTerminal {
+            unbound_at_ms: match t.status {
+                crate::terminals::model::TerminalStatus::Unbound => {
+                    Some(t.unbound_at_ms.unwrap_or(i64::MIN))
+                }
+                _ => None,
+            },
+            sn: t.sn,
+        })
+        .collect();
+    Ok(Setup {
+        merchant_no: profile.as_ref().and_then(|p| p.merchant_no.clone()),
+        rates: profile.as_ref().and_then(|p| agreed_rates(&p.rates)),
+        terminals,
+        now_ms,
+    })
+}
+
+/// The profile's agreed rates as a [`crate::money::RateTable`]; `None` when
+/// one does not parse.
+fn agreed_rates(rates: &[crate::onboarding::model::AgreedRate]) -> Option<crate::money::RateTable> {
+    use crate::money::{Amount, Channel, ChannelRate, Rate, RateTable};
+    let one = |r: &crate::onboarding::model::AgreedRate| -> Result<ChannelRate> {
+        Ok(ChannelRate {
+            channel: Channel::parse(&r.channel)?,
+            rate: Rate::parse(&r.rate)?,
+            threshold: r.threshold.as_deref().map(Amount::parse).transpose()?,
+            rate_above: r.rate_above.as_deref().map(Rate::parse).transpose()?,
+            cap: r.cap.as_deref().map(Amount::parse).transpose()?,
+        })
+    };
+    match rates.iter().map(one).collect::<Result<Vec<_>>>() {
+        Ok(rates) => Some(RateTable { rates }),
+        Err(e) => {
+            tracing::warn!(code = %e.code, "agreed rates unreadable; fee alerts off");
+            None
+        }
+    }
+}
+
+/// The detectors of one transaction, fed each applied record.
+struct ProtectionRecords(crate::alerts::detect::Detectors);
+
+impl crate::trades::hook::RecordHook for ProtectionRecords {
+    fn applied(
+        &mut self,
+        conn: &rusqlite::Connection,
+        t: &crate::trades::Trade,
+        outcome: crate::trades::store::RecordOutcome,
+    ) -> Result<()> {
+        use crate::alerts::detect::{RecordKind, TradeFacts};
+        use crate::trades::store::RecordOutcome;
+        use crate::trades::{TradeKind, TradeStatus};
+        // Money moved: checked once, when a record first stands so.
+        let moved = |s: TradeStatus| {
+            matches!(
+                s,
+                TradeStatus::Success
+                    | TradeStatus::PartiallyRefunded
+                    | TradeStatus::Refunded
+                    | TradeStatus::Voided
+            )
+        };
+        let fresh = match outcome {
+            RecordOutcome::Inserted => moved(t.status),
+            RecordOutcome::Updated { previous } => moved(t.status) && !moved(previous),
+            RecordOutcome::Ignored(_) => false,
+        };
+        if !fresh {
+            return Ok(());
+        }
+        let kind = match (t.kind, t.status) {
+            (TradeKind::Sale, TradeStatus::Success | TradeStatus::PartiallyRefunded) => {
+                RecordKind::PaidSale
+            }
+            (TradeKind::Sale, _) => RecordKind::ReversedSale,
+            (TradeKind::Void | TradeKind::Refund, _) => RecordKind::Reversal,
+        };
+        let facts = TradeFacts {
+            trade_id: &t.trade_id,
+            kind,
+            channel: t.channel,
+            amount: t.amount,
+            fee: t.fee,
+            rate: &t.rate,
+            terminal_sn: &t.terminal_sn,
+            merchant_no: &t.merchant_no,
+            card_bin: t.card_bin.as_deref(),
+            card_last4: t.card_last4.as_deref(),
+            payer: t.payer.as_deref(),
+            created_at_ms: t.created_at_ms,
+        };
+        self.0.check(conn, &facts, &TradeTable)?;
+        Ok(())
+    }
+}
+
+/// The double charge's lookup, in the trades capability's table.
+struct TradeTable;
+
+impl crate::alerts::detect::NearSales for TradeTable {
+    fn near(
+        &self,
+        conn: &rusqlite::Connection,
+        t: &crate::alerts::detect::TradeFacts<'_>,
+        window: (i64, i64),
+        limit: u32,
+    ) -> Result<Vec<crate::alerts::detect::NearSale>> {
+        use crate::trades::hook::{SamePayer, paid_sales_near};
+        let mut who = Vec::with_capacity(2);
+        if let (Some(bin), Some(last4)) = (t.card_bin, t.card_last4) {
+            who.push(SamePayer::Card { bin, last4 });
+        }
+        if let Some(p) = t.payer {
+            who.push(SamePayer::Payer(p));
+        }
+        let mut near = Vec::new();
+        for w in who {
+            let amount = t.amount.to_fen();
+            near.extend(paid_sales_near(
+                conn,
+                w,
+                t.terminal_sn,
+                amount,
+                window,
+                t.trade_id,
+                limit,
+            )?);
+        }
+        near.sort_by(|a, b| a.trade_id.cmp(&b.trade_id));
+        near.dedup_by(|a, b| a.trade_id == b.trade_id);
+        near.truncate(limit as usize);
+        Ok(near
+            .into_iter()
+            .map(|n| crate::alerts::detect::NearSale {
+                trade_id: n.trade_id,
+                card_bin: n.card_bin,
+                card_last4: n.card_last4,
+                payer: n.payer,
+                created_at_ms: n.created_at_ms,
+            })
+            .collect())
     }
 }

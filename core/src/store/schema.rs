@@ -170,6 +170,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: Up::Sql(crate::trades::store::MIGRATION),
         sample: crate::trades::store::SAMPLE,
     },
+    // 6
+    Migration {
+        name: "alerts: the double-charge lookup by scan-code payer",
+        up: Up::Sql(crate::alerts::detect::MIGRATION),
+        sample: crate::alerts::detect::SAMPLE,
+    },
 ];
 
 /// The schema version this code writes: the number of migrations.

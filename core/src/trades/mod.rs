@@ -13,11 +13,13 @@
 //!   [`apply`]: the one function applying a trade event.
 //! - [`query`]: history pages (keyset, filters, one driving index each);
 //!   [`summary`]: summaries from the hourly sums; [`export`]: CSV and XLSX.
+//! - [`hook`]: the seam through which core.rs sees every applied record.
 
 pub mod api;
 pub mod apply;
 pub mod export;
 pub mod feed;
+pub mod hook;
 pub mod model;
 pub mod query;
 pub mod refund;
@@ -180,10 +182,12 @@ mod sync_exports {
             listener: Option<Arc<dyn TradeSyncListener>>,
         ) -> Result<TradeSyncReport, MerchantError> {
             let state = self.session_state();
+            // The composition root's detectors run on every page (hook.rs).
+            let hook = self.trade_hook();
             self.run(async move {
                 let store = state.merchant_store().await?;
                 let feed = Arc::new(sync::PlatformFeed(state));
-                sync::sync(store, feed, listener, sync::Budget::Full).await
+                sync::sync_with(store, feed, listener, sync::Budget::Full, hook).await
             })
             .await
         }
@@ -193,10 +197,11 @@ mod sync_exports {
         /// `sync_trades` is worth running).
         pub async fn catch_up_trades(&self) -> Result<TradeSyncReport, MerchantError> {
             let state = self.session_state();
+            let hook = self.trade_hook();
             self.run(async move {
                 let store = state.merchant_store().await?;
                 let feed = Arc::new(sync::PlatformFeed(state));
-                sync::sync(store, feed, None, sync::Budget::CATCH_UP).await
+                sync::sync_with(store, feed, None, sync::Budget::CATCH_UP, hook).await
             })
             .await
         }

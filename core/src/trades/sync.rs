@@ -31,6 +31,7 @@ use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 use merchant_contract::domain;
 
+use super::hook::{TradeHook, with_hook};
 use super::{feed, store};
 use crate::error::{Error, RUNTIME, Result};
 use crate::session::SessionState;
@@ -134,8 +135,21 @@ pub async fn sync(
     listener: Option<Arc<dyn TradeSyncListener>>,
     budget: Budget,
 ) -> Result<TradeSyncReport> {
+    sync_with(store, source, listener, budget, None).await
+}
+
+/// [`sync`] running `hook` on every record of every page, inside the page's
+/// transaction (the composition root's protection detectors; see
+/// [`super::hook`]). A caller joining a running sync gets that sync's hook.
+pub async fn sync_with(
+    store: Arc<MerchantStore>,
+    source: Arc<dyn PageSource>,
+    listener: Option<Arc<dyn TradeSyncListener>>,
+    budget: Budget,
+    hook: Option<Arc<dyn TradeHook>>,
+) -> Result<TradeSyncReport> {
     loop {
-        match begin(&store, &source, listener.clone(), budget)? {
+        match begin(&store, &source, listener.clone(), budget, hook.clone())? {
             Begun::Started(f) => return f.done.clone().await,
             Begun::WaitFor(f) => {
                 // A full sync does not settle for a catch-up's few pages.
@@ -169,8 +183,18 @@ pub fn ingest_page(
     page: domain::TradeChanges,
     after: u64,
 ) -> Result<store::PageApplied> {
+    ingest_page_with(tx, page, after, None)
+}
+
+/// [`ingest_page`] running `hook` on each record in the same transaction.
+pub fn ingest_page_with(
+    tx: &rusqlite::Transaction<'_>,
+    page: domain::TradeChanges,
+    after: u64,
+    hook: Option<&dyn TradeHook>,
+) -> Result<store::PageApplied> {
     let valid = feed::validate(page, after, PAGE_LIMIT)?;
-    store::apply_page(tx, &valid)
+    with_hook(tx, hook, |each| store::apply_page_with(tx, &valid, each))
 }
 
 /// The phone's feed state.
@@ -251,6 +275,7 @@ fn begin(
     source: &Arc<dyn PageSource>,
     listener: Option<Arc<dyn TradeSyncListener>>,
     budget: Budget,
+    hook: Option<Arc<dyn TradeHook>>,
 ) -> Result<Begun> {
     let key = store.db().path().to_path_buf();
     let mut flights = lock(&FLIGHTS);
@@ -287,6 +312,7 @@ fn begin(
         watchers.clone(),
         budget,
         landing,
+        hook,
     ));
     let done: Done = async move {
         task.await
@@ -327,6 +353,7 @@ async fn run(
     watchers: Arc<Watchers>,
     budget: Budget,
     landing: Landing,
+    hook: Option<Arc<dyn TradeHook>>,
 ) -> Result<TradeSyncReport> {
     let started = Instant::now();
     let s = store.clone();
@@ -337,7 +364,12 @@ async fn run(
         let (has_more, remaining) = (page.has_more, page.remaining);
         let s = store.clone();
         let after = cursor;
-        let done = blocking(move || s.db().write(|tx| ingest_page(tx, page, after))).await?;
+        let h = hook.clone();
+        let done = blocking(move || {
+            s.db()
+                .write(|tx| ingest_page_with(tx, page, after, h.as_deref()))
+        })
+        .await?;
         applied += done.outcomes.len() as u64;
         pages += 1;
         cursor = done.cursor;
