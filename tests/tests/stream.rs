@@ -31,6 +31,9 @@ impl AlertListener for Listener {
         let _ = self.events.send(event);
         Ok(())
     }
+    fn on_alert(&self, _alert: merchant_core::alerts::Alert) -> Result<(), MerchantError> {
+        Ok(())
+    }
     fn on_status(&self, status: StreamStatus) -> Result<(), MerchantError> {
         let _ = self.statuses.send(status);
         Ok(())
