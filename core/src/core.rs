@@ -140,7 +140,7 @@ pub(crate) async fn ingest(
 
 /// Applies event `t` through the capability that owns it, inside the
 /// pipeline's transaction: the trade records it carried, for alerts.
-fn apply_in(
+pub(crate) fn apply_in(
     conn: &rusqlite::Connection,
     t: &str,
     data: &serde_json::Value,

@@ -306,3 +306,7 @@ impl EventSink for PipelineSink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;
