@@ -119,8 +119,9 @@ pub(crate) async fn ingest(
     nonce: Option<crate::alerts::pipeline::PushNonce>,
 ) -> Result<crate::alerts::pipeline::Ingested> {
     use crate::alerts::pipeline;
-    let data: serde_json::Value = serde_json::from_str(&event.body_json)
-        .map_err(|_| Error::new(&crate::platform::PUSH_MALFORMED).detail("event data is not JSON"))?;
+    let data: serde_json::Value = serde_json::from_str(&event.body_json).map_err(|_| {
+        Error::new(&crate::platform::PUSH_MALFORMED).detail("event data is not JSON")
+    })?;
     let store = state.merchant_store().await?;
     let t = event.event_type.as_str();
     if matches!(

@@ -134,7 +134,10 @@ async fn pushed_trades(sb: &RunningSandbox, merchant_id: &str) -> HashMap<String
             let push: serde_json::Value = serde_json::from_str(&i.payload).unwrap();
             let body: serde_json::Value =
                 serde_json::from_str(push["body"].as_str().unwrap()).unwrap();
-            (body["data"]["trade_id"].as_str().unwrap().to_owned(), i.payload)
+            (
+                body["data"]["trade_id"].as_str().unwrap().to_owned(),
+                i.payload,
+            )
         })
         .collect()
 }
@@ -241,11 +244,7 @@ async fn bad_push_payloads_get_their_codes_and_store_nothing() {
                 .into_bytes(),
             "platform.push_stale",
         ),
-        (
-            "oversized",
-            vec![b' '; 64 * 1024 + 1],
-            "push.too_large",
-        ),
+        ("oversized", vec![b' '; 64 * 1024 + 1], "push.too_large"),
         ("not text", vec![0xff, 0xfe, 0x00], "push.not_text"),
         (
             "unknown type",

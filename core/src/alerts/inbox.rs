@@ -281,7 +281,10 @@ pub fn by_ids(conn: &Connection, ids: &[i64]) -> Result<Vec<Alert>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM alert WHERE id = ?1"))?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(a) = stmt.query_row(params![id], |r| read_row(r, lang)).optional()? {
+        if let Some(a) = stmt
+            .query_row(params![id], |r| read_row(r, lang))
+            .optional()?
+        {
             out.push(a);
         }
     }

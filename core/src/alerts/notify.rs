@@ -74,7 +74,12 @@ pub fn trade_alert(f: &TradeFact, s: &AlertSettings, now_ms: i64) -> Option<NewA
         return None;
     }
     let (kind, title_zh, title_en, refund_prefix) = match f.kind {
-        TradeFactKind::Sale => (AlertKind::TradeReceived, "收款到账", "Payment received", false),
+        TradeFactKind::Sale => (
+            AlertKind::TradeReceived,
+            "收款到账",
+            "Payment received",
+            false,
+        ),
         TradeFactKind::Refund => (AlertKind::Refund, "退款成功", "Refund made", true),
         TradeFactKind::Void => (AlertKind::Void, "交易已撤销", "Sale voided", true),
     };
@@ -83,11 +88,17 @@ pub fn trade_alert(f: &TradeFact, s: &AlertSettings, now_ms: i64) -> Option<NewA
     let (body_zh, body_en) = match f.kind {
         TradeFactKind::Sale => (
             format!("{}收款 {amount} 元，终端 {sn}", channel_zh(f.channel)),
-            format!("{} payment of ¥{amount} on terminal {sn}", channel_en(f.channel)),
+            format!(
+                "{} payment of ¥{amount} on terminal {sn}",
+                channel_en(f.channel)
+            ),
         ),
         TradeFactKind::Refund => (
             format!("{}退款 {amount} 元，终端 {sn}", channel_zh(f.channel)),
-            format!("{} refund of ¥{amount} on terminal {sn}", channel_en(f.channel)),
+            format!(
+                "{} refund of ¥{amount} on terminal {sn}",
+                channel_en(f.channel)
+            ),
         ),
         TradeFactKind::Void => (
             format!("撤销 {amount} 元，终端 {sn}"),
@@ -171,7 +182,10 @@ pub fn status_alert(event_type: &str, data: &serde_json::Value) -> Option<NewAle
             if text(data, "status") == "approved" {
                 status(
                     AlertKind::Application,
-                    ("进件审核通过", "审核已通过，激活码已通过短信发送".to_owned()),
+                    (
+                        "进件审核通过",
+                        "审核已通过，激活码已通过短信发送".to_owned(),
+                    ),
                     (
                         "Application approved",
                         "Approved: the activation code was sent by SMS".to_owned(),
@@ -180,7 +194,10 @@ pub fn status_alert(event_type: &str, data: &serde_json::Value) -> Option<NewAle
             } else {
                 status(
                     AlertKind::Application,
-                    ("进件未通过", "审核未通过，请查看原因并修改后重新提交".to_owned()),
+                    (
+                        "进件未通过",
+                        "审核未通过，请查看原因并修改后重新提交".to_owned(),
+                    ),
                     (
                         "Application rejected",
                         "Rejected: see why, correct it and submit again".to_owned(),
@@ -226,7 +243,12 @@ pub fn protection_alert(
         trade_id: None,
         status: None,
         finding_id: Some(finding_id),
-        title_zh: if critical { "安全警告" } else { "安全提醒" }.to_owned(),
+        title_zh: if critical {
+            "安全警告"
+        } else {
+            "安全提醒"
+        }
+        .to_owned(),
         title_en: if critical {
             "Protection warning"
         } else {

@@ -138,9 +138,7 @@ fn mark_seen(conn: &Connection, event: &PushEvent, source: Source, now_ms: i64) 
 }
 
 fn max_finding(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM finding", [], |r| {
-        r.get(0)
-    })?)
+    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM finding", [], |r| r.get(0))?)
 }
 
 /// The event through the one path, inside the caller's write transaction

@@ -89,7 +89,11 @@ fn count(store: &MerchantStore, table: &str) -> i64 {
 fn the_same_event_twice_is_taken_once() {
     let tmp = tempfile::tempdir().unwrap();
     let store = open_store(tmp.path());
-    let e = trade_event(7, "trade.created", &sale(1, domain::TradeStatus::Success, 3));
+    let e = trade_event(
+        7,
+        "trade.created",
+        &sale(1, domain::TradeStatus::Success, 3),
+    );
     let first = ingest(&store, &e, Source::Push).unwrap();
     assert!(first.fresh);
     assert_eq!(first.alerts.len(), 1);
@@ -115,8 +119,7 @@ fn one_trade_state_under_two_event_ids_is_one_alert() {
     let store = open_store(tmp.path());
     let t = sale(1, domain::TradeStatus::Success, 3);
     let by_push = ingest(&store, &trade_event(7, "trade.created", &t), Source::Push).unwrap();
-    let by_stream =
-        ingest(&store, &trade_event(8, "trade.updated", &t), Source::Stream).unwrap();
+    let by_stream = ingest(&store, &trade_event(8, "trade.updated", &t), Source::Stream).unwrap();
     assert_eq!(by_push.alerts.len(), 1);
     assert!(by_stream.fresh, "another event id");
     assert!(by_stream.alerts.is_empty(), "the same trade and state");
@@ -136,9 +139,16 @@ fn a_trade_the_feed_synced_first_is_told_once_when_pushed() {
         .unwrap();
     let pushed = ingest(&store, &trade_event(9, "trade.created", &t), Source::Push).unwrap();
     assert_eq!(pushed.alerts.len(), 1);
-    assert_eq!(pushed.alerts[0].trade_id.as_deref(), Some(t.trade_id.as_str()));
-    let streamed =
-        ingest(&store, &trade_event(10, "trade.created", &t), Source::Stream).unwrap();
+    assert_eq!(
+        pushed.alerts[0].trade_id.as_deref(),
+        Some(t.trade_id.as_str())
+    );
+    let streamed = ingest(
+        &store,
+        &trade_event(10, "trade.created", &t),
+        Source::Stream,
+    )
+    .unwrap();
     assert!(streamed.alerts.is_empty());
 }
 
@@ -147,13 +157,27 @@ fn a_pending_sale_is_told_when_paid_and_its_refund_after() {
     let tmp = tempfile::tempdir().unwrap();
     let store = open_store(tmp.path());
     let pending = sale(1, domain::TradeStatus::Pending, 1);
-    let created = ingest(&store, &trade_event(1, "trade.created", &pending), Source::Stream);
+    let created = ingest(
+        &store,
+        &trade_event(1, "trade.created", &pending),
+        Source::Stream,
+    );
     assert!(created.unwrap().alerts.is_empty(), "nothing paid yet");
     let paid = sale(1, domain::TradeStatus::Success, 2);
-    let p = ingest(&store, &trade_event(2, "trade.updated", &paid), Source::Stream).unwrap();
+    let p = ingest(
+        &store,
+        &trade_event(2, "trade.updated", &paid),
+        Source::Stream,
+    )
+    .unwrap();
     assert_eq!(p.alerts.len(), 1);
     // A stale copy of the pending state tells nothing.
-    let stale = ingest(&store, &trade_event(3, "trade.updated", &pending), Source::Push).unwrap();
+    let stale = ingest(
+        &store,
+        &trade_event(3, "trade.updated", &pending),
+        Source::Push,
+    )
+    .unwrap();
     assert!(stale.alerts.is_empty());
     let refund = domain::Trade {
         trade_id: "R00000000000000000001".into(),
@@ -186,10 +210,17 @@ fn a_pending_sale_is_told_when_paid_and_its_refund_after() {
         Source::Stream,
     )
     .unwrap();
-    assert_eq!(r.alerts.len(), 1, "the refund's record, not the sale's status");
+    assert_eq!(
+        r.alerts.len(),
+        1,
+        "the refund's record, not the sale's status"
+    );
     assert_eq!(r.alerts[0].kind, AlertKind::Refund);
     assert_eq!(r.alerts[0].voice_text, "退款三十元");
-    assert!(r.alerts[0].id > p.alerts[0].id, "delivery order follows the trade");
+    assert!(
+        r.alerts[0].id > p.alerts[0].id,
+        "delivery order follows the trade"
+    );
 }
 
 #[test]
@@ -199,7 +230,12 @@ fn the_stream_cursor_moves_with_stream_events_only() {
     let t = sale(1, domain::TradeStatus::Success, 3);
     ingest(&store, &trade_event(5, "trade.created", &t), Source::Push).unwrap();
     assert_eq!(store.db().read(last_event_id).unwrap(), None);
-    ingest(&store, &trade_event(4, "device.registered", &t), Source::Stream).unwrap();
+    ingest(
+        &store,
+        &trade_event(4, "device.registered", &t),
+        Source::Stream,
+    )
+    .unwrap();
     assert_eq!(store.db().read(last_event_id).unwrap(), Some(4));
     // Already taken by push: the stream moves past it without a new alert.
     let again = ingest(&store, &trade_event(5, "trade.created", &t), Source::Stream).unwrap();
@@ -274,7 +310,11 @@ fn push_nonces_are_kept_across_a_reopened_store_until_they_expire() {
     };
     let dup = ingest_with(&store, &e, Source::Push, Some(&other)).unwrap();
     assert!(!dup.fresh, "a new nonce of the same event is a duplicate");
-    assert_eq!(count(&store, "push_nonce"), 2, "abc123 and fresh; old pruned");
+    assert_eq!(
+        count(&store, "push_nonce"),
+        2,
+        "abc123 and fresh; old pruned"
+    );
 }
 
 #[test]

@@ -105,7 +105,10 @@ impl MerchantCore {
     /// `platform.push_stale`, `platform.push_replayed`, and the owning
     /// capability's codes for an event it refuses. A refused payload stores
     /// nothing.
-    pub async fn handle_push(&self, payload: Vec<u8>) -> Result<Option<Notification>, MerchantError> {
+    pub async fn handle_push(
+        &self,
+        payload: Vec<u8>,
+    ) -> Result<Option<Notification>, MerchantError> {
         let state = self.session_state();
         self.run(async move { handle(&state, payload).await }).await
     }

@@ -82,12 +82,16 @@ pub fn check(s: &AlertSettings) -> Result<()> {
     }
     if s.muted_terminals.len() > MAX_MUTED {
         problems.push(Problem::new(&RULES_TOO_MANY_TERMINALS, "muted_terminals"));
-    } else if s.muted_terminals.iter().any(|sn| {
-        sn.is_empty() || sn.len() > 64 || !sn.bytes().all(|b| b.is_ascii_alphanumeric())
-    }) {
+    } else if s
+        .muted_terminals
+        .iter()
+        .any(|sn| sn.is_empty() || sn.len() > 64 || !sn.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
         problems.push(Problem::new(&RULES_TERMINAL_INVALID, "muted_terminals"));
     }
-    let first = CODES.iter().find(|c| problems.iter().any(|p| p.code == c.code));
+    let first = CODES
+        .iter()
+        .find(|c| problems.iter().any(|p| p.code == c.code));
     match first {
         None => Ok(()),
         Some(code) => Err(Error::input(code, problems)),
@@ -96,7 +100,15 @@ pub fn check(s: &AlertSettings) -> Result<()> {
 
 /// The settings kept in `conn` (the defaults when none were set).
 pub fn load(conn: &Connection) -> Result<AlertSettings> {
-    type Row = (bool, Option<i64>, Option<i64>, i64, Option<i64>, String, bool);
+    type Row = (
+        bool,
+        Option<i64>,
+        Option<i64>,
+        i64,
+        Option<i64>,
+        String,
+        bool,
+    );
     let row: Option<Row> = conn
         .query_row(
             "SELECT broadcast, quiet_start, quiet_end, min_amount, large_amount, muted_terminals, speaker

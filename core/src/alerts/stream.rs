@@ -132,7 +132,10 @@ impl MerchantCore {
         config: StreamConfig,
     ) -> Result<Arc<StreamHandle>> {
         let runtime = self.runtime_handle()?;
-        let sink = Arc::new(crate::alerts::pipeline::PipelineSink::new(self, listener.clone()));
+        let sink = Arc::new(crate::alerts::pipeline::PipelineSink::new(
+            self,
+            listener.clone(),
+        ));
         let on_state: sse::StateListener = Arc::new(move |state: StreamState| {
             if let Err(e) = listener.on_status(state.into()) {
                 tracing::debug!(code = e.code(), "alert listener refused a status");
