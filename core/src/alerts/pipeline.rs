@@ -3,7 +3,9 @@
 //! [`ingest_in`] runs inside ONE write transaction:
 //!
 //! 1. a push payload's nonce is kept until it leaves the freshness window
-//!    (a replay after a restart is refused, `platform.push_replayed`);
+//!    (a replay after a restart is refused, `platform.push_replayed`), and
+//!    the payload's first alert, the notification the OS shows, is marked
+//!    delivered;
 //! 2. a stream event moves the stored `Last-Event-ID`;
 //! 3. an event id seen before (from either path) is a duplicate: nothing
 //!    else happens;
@@ -201,6 +203,14 @@ pub fn ingest_in(
             ids.push(id);
         }
     }
+    // A push payload's first alert is the notification `handle_push`
+    // returns (the OS shows it): delivered in this transaction, so a live
+    // listener flushing at the same moment never tells it too.
+    if nonce.is_some()
+        && let Some(first) = ids.first()
+    {
+        inbox::mark_delivered(conn, *first, now_ms)?;
+    }
     Ok(Ingested {
         fresh: true,
         alerts: inbox::by_ids(conn, &ids)?,
@@ -230,7 +240,15 @@ pub fn comes_again(e: &Error) -> bool {
 
 /// Delivers every undelivered alert to `listener` in id order, each
 /// marked delivered after its callback.
+///
+/// One flush runs at a time in the process (two subscriptions, or a
+/// subscription and a reconnect, never tell the same alert twice). An
+/// alert whose callback ran but whose mark was lost with the process (a
+/// crash between the two) is told again at the next flush: the one window
+/// where delivery is at least once.
 pub fn flush(store: &MerchantStore, listener: &dyn AlertListener) -> Result<usize> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let mut told = 0;
     loop {
         let batch = store.db().read(|c| inbox::undelivered(c, 100))?;

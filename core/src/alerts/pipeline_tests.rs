@@ -412,3 +412,32 @@ fn undelivered_alerts_are_told_once_in_order_even_after_a_reopen() {
     let older = store.db().read(|c| inbox::list(c, 10, Some(3))).unwrap();
     assert_eq!(older.iter().map(|a| a.id).collect::<Vec<_>>(), vec![2, 1]);
 }
+
+#[test]
+fn a_pushed_alert_is_delivered_with_its_event_and_never_told_to_the_listener() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open_store(tmp.path());
+    let nonce = PushNonce {
+        nonce: "n-push".into(),
+        expires_at_ms: now_ms() + 300_000,
+    };
+    let t = sale(1, domain::TradeStatus::Success, 3);
+    let pushed = ingest_with(
+        &store,
+        &trade_event(7, "trade.created", &t),
+        Source::Push,
+        Some(&nonce),
+    )
+    .unwrap();
+    assert!(pushed.alerts[0].delivered, "the notification the OS shows");
+    let t2 = sale(2, domain::TradeStatus::Success, 4);
+    ingest(
+        &store,
+        &trade_event(8, "trade.created", &t2),
+        Source::Stream,
+    )
+    .unwrap();
+    let told = Told(Mutex::new(Vec::new()));
+    assert_eq!(flush(&store, &told).unwrap(), 1);
+    assert_eq!(*told.0.lock().unwrap(), vec![pushed.alerts[0].id + 1]);
+}

@@ -11,8 +11,8 @@ use merchant_contract::envelope::{FRESHNESS_WINDOW_SECS, MAX_PUSH_LEN, SignedPus
 use merchant_contract::wire::event_types;
 
 use crate::MerchantCore;
-use crate::alerts::inbox::{self, Alert};
-use crate::alerts::pipeline::{self, PushNonce, Source};
+use crate::alerts::inbox::Alert;
+use crate::alerts::pipeline::{PushNonce, Source};
 use crate::error::{Error, MerchantError, Result};
 
 crate::codes! {
@@ -77,17 +77,8 @@ async fn handle(
     };
     let event = crate::session::PushEvent::from(verified);
     let ingested = crate::core::ingest(state, &event, Source::Push, Some(nonce)).await?;
-    let Some(first) = ingested.alerts.into_iter().next() else {
-        return Ok(None);
-    };
-    let store = state.merchant_store().await?;
-    store
-        .db()
-        .write(|tx| inbox::mark_delivered(tx, first.id, pipeline::now_ms()))?;
-    Ok(Some(Notification::from(Alert {
-        delivered: true,
-        ..first
-    })))
+    // Marked delivered in the pipeline's transaction.
+    Ok(ingested.alerts.into_iter().next().map(Notification::from))
 }
 
 #[uniffi::export]
