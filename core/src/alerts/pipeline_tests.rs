@@ -441,3 +441,46 @@ fn a_pushed_alert_is_delivered_with_its_event_and_never_told_to_the_listener() {
     assert_eq!(flush(&store, &told).unwrap(), 1);
     assert_eq!(*told.0.lock().unwrap(), vec![pushed.alerts[0].id + 1]);
 }
+
+#[test]
+fn a_terminal_taken_away_is_a_status_and_a_protection_alert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open_store(tmp.path());
+    let bound = serde_json::json!({
+        "sn": "LKLA800123455", "model": "A8", "firmware": "A8_V2.4.0", "alias": null,
+        "status": "active", "role": "main", "main_sn": null,
+        "bound_at": "2025-06-01T09:00:00+08:00", "last_trade_at": null
+    });
+    let b = ingest(&store, &event(1, "terminal.bound", bound), Source::Stream).unwrap();
+    assert_eq!(b.alerts.len(), 1);
+    assert_eq!(b.alerts[0].kind, AlertKind::Terminal);
+    assert!(b.alerts[0].voice_text.is_empty());
+    let gone = serde_json::json!({
+        "sn": "LKLA800123455", "unbound_at": "2025-06-01T10:00:00+08:00", "reason": "transferred"
+    });
+    let g = ingest(&store, &event(2, "terminal.unbound", gone), Source::Stream).unwrap();
+    let kinds: Vec<_> = g.alerts.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, vec![AlertKind::Terminal, AlertKind::Protection]);
+    assert!(g.alerts[1].finding_id.is_some());
+}
+
+#[test]
+fn a_settlement_is_kept_by_trades_and_told() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open_store(tmp.path());
+    let s = serde_json::json!({
+        "date": "2025-06-01", "trade_count": 2, "refund_count": 0,
+        "gross_amount": "200.00", "fee_amount": "0.76", "refund_amount": "0.00",
+        "net_amount": "199.24", "settled_amount": "199.24", "account_masked": null,
+        "settled_at": "2025-06-02T09:00:00+08:00"
+    });
+    let done = ingest(&store, &event(1, "settlement.ready", s), Source::Push).unwrap();
+    assert_eq!(done.alerts.len(), 1);
+    assert_eq!(done.alerts[0].kind, AlertKind::Settlement);
+    let kept = store
+        .db()
+        .read(|c| crate::trades::settlement::stored_settlement(c, "2025-06-01"))
+        .unwrap()
+        .expect("kept");
+    assert_eq!(kept.settled_amount.to_fen(), 19_924);
+}
