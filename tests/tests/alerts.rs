@@ -14,7 +14,7 @@ use merchant_contract::PlatformSigner;
 use merchant_contract::domain::sandbox::InjectedTrades;
 use merchant_contract::wire::Event;
 use merchant_core::alerts::stream::{AlertListener, StreamHandle, StreamStatus};
-use merchant_core::alerts::{Alert, AlertKind};
+use merchant_core::alerts::{Alert, AlertKind, AlertSettings};
 use merchant_core::platform::Backoff;
 use merchant_core::platform::sse::StreamConfig;
 use merchant_core::session::{PushEvent, PushProvider};
@@ -402,5 +402,42 @@ async fn a_thousand_trades_through_fifty_drops_and_a_restart_are_each_told_once_
     assert_eq!(order, made);
     sub.stop().await;
     assert!(alerts.try_recv().is_err(), "nothing told twice");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn rules_silence_a_pushed_trade_but_still_show_it() {
+    let sb = tls_sandbox().await;
+    let dev = Device::new();
+    let core = dev.core(&sb);
+    let merchant_id = shop(&core, &sb, "13800000905").await;
+    bounded(core.register_push_token(PushProvider::Fcm, "fcm:alerts_5".to_owned()))
+        .await
+        .unwrap();
+    let defaults = bounded(core.alert_settings()).await.unwrap();
+    assert!(defaults.broadcast && defaults.speaker);
+    let bad = AlertSettings {
+        quiet_start_minute: Some(22 * 60),
+        quiet_end_minute: None,
+        ..defaults.clone()
+    };
+    let e = bounded(core.set_alert_settings(bad)).await.unwrap_err();
+    assert_eq!(e.code(), "alert_rules.quiet_hours_invalid");
+    let off = AlertSettings {
+        broadcast: false,
+        ..defaults
+    };
+    bounded(core.set_alert_settings(off.clone())).await.unwrap();
+    assert_eq!(bounded(core.alert_settings()).await.unwrap(), off);
+
+    let made = paid_trades(&sb, &merchant_id, 1).await;
+    let pushed = pushed_trades(&sb, &merchant_id).await;
+    let n = bounded(core.handle_push(pushed[&made[0]].clone().into_bytes()))
+        .await
+        .unwrap()
+        .expect("still shown");
+    assert_eq!(n.voice_text, "");
+    assert!(n.clips.is_empty());
+    assert!(n.body.contains("收款"));
     sb.shutdown().await;
 }
