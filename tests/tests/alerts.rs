@@ -254,6 +254,26 @@ async fn bad_push_payloads_get_their_codes_and_store_nothing() {
             "push.event_unknown",
         ),
         (
+            "another merchant's",
+            signer()
+                .sign_push(
+                    &sb.app_id,
+                    now(),
+                    serde_json::to_string(&Event {
+                        event_id: 900_001,
+                        event_type: "device.registered".to_owned(),
+                        merchant_id: "M_SOMEONE_ELSE".to_owned(),
+                        occurred_at: "2025-06-01T09:30:00+08:00".to_owned(),
+                        data: serde_json::json!({}),
+                    })
+                    .unwrap(),
+                )
+                .unwrap()
+                .to_json()
+                .into_bytes(),
+            "push.other_merchant",
+        ),
+        (
             "a trade event without a trade",
             sign(now(), event("trade.created", trade.clone()))
                 .to_json()

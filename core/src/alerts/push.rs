@@ -18,6 +18,7 @@ use crate::error::{Error, MerchantError, Result};
 crate::codes! {
     PUSH_TOO_LARGE = Input, "push.too_large", "推送消息过大（上限 64 KiB）", "The push payload is larger than 64 KiB";
     PUSH_NOT_TEXT = Input, "push.not_text", "推送消息不是 UTF-8 文本", "The push payload is not UTF-8 text";
+    PUSH_OTHER_MERCHANT = Conflict, "push.other_merchant", "推送消息属于其他商户，未处理", "The push payload is another merchant's; it was not taken";
     PUSH_EVENT_UNKNOWN = Input, "push.event_unknown", "推送消息的事件类型未知", "The push payload's event type is not one the platform documents";
 }
 
@@ -76,6 +77,16 @@ async fn handle(
         expires_at_ms: (verified.signed_at + FRESHNESS_WINDOW_SECS + 1).saturating_mul(1000),
     };
     let event = crate::session::PushEvent::from(verified);
+    // A payload for a merchant who is not the one signed in on this phone
+    // (an account switched since the token was registered) is not taken.
+    if let Some(mid) = event.merchant_id.as_deref() {
+        let store = state.merchant_store().await?;
+        let theirs = crate::store::merchant_dir(std::path::Path::new(""), mid)
+            .map_err(|_| Error::new(&PUSH_OTHER_MERCHANT))?;
+        if !store.dir().ends_with(&theirs) {
+            return Err(Error::new(&PUSH_OTHER_MERCHANT));
+        }
+    }
     let ingested = crate::core::ingest(state, &event, Source::Push, Some(nonce)).await?;
     // Marked delivered in the pipeline's transaction.
     Ok(ingested.alerts.into_iter().next().map(Notification::from))
@@ -92,6 +103,7 @@ impl MerchantCore {
     /// trade's state) was already taken by push or stream, or tells nothing.
     ///
     /// Codes: `push.too_large`, `push.not_text`, `push.event_unknown`,
+    /// `push.other_merchant`,
     /// `platform.push_malformed`, `platform.push_signature_invalid`,
     /// `platform.push_stale`, `platform.push_replayed`, and the owning
     /// capability's codes for an event it refuses. A refused payload stores
