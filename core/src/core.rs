@@ -82,43 +82,114 @@ impl MerchantCore {
     }
 
     /// Applies an event the platform sent (one that `verify_push` verified,
-    /// or one of the live stream) through the one path every event takes:
-    /// the capability that owns it applies it to what the phone keeps.
-    /// Terminal events update the terminal list (a terminal moved to another
-    /// merchant is recorded as a protection finding); trade events update
-    /// the trades kept on the phone by the sync's forward-only rule;
-    /// `application.reviewed`
-    /// and `merchant.activated` move the application's status (the same
-    /// transition polling makes); other types are accepted and left to their
-    /// capabilities.
+    /// or one of the live stream) through the one path every event takes
+    /// ([`ingest`]): deduplicated by its id, applied by the capability that
+    /// owns it, and turned into the alerts it tells (stored, delivered once
+    /// to a live listener). Terminal events update the terminal list (a
+    /// terminal moved to another merchant is recorded as a protection
+    /// finding); trade events update the trades kept on the phone by the
+    /// sync's forward-only rule; `settlement.ready` keeps the day's
+    /// settlement; `application.reviewed` and `merchant.activated` move the
+    /// application's status (the same transition polling makes); other types
+    /// are taken as seen.
     pub async fn apply_event(&self, event: crate::session::PushEvent) -> Result<(), MerchantError> {
         let state = self.session_state();
         self.run(async move {
-            let data: serde_json::Value = serde_json::from_str(&event.body_json).map_err(|_| {
-                Error::new(&crate::platform::PUSH_MALFORMED).detail("event data is not JSON")
-            })?;
-            let store = state.merchant_store().await?;
-            let t = event.event_type.as_str();
-            if crate::terminals::events::owns(t) {
-                store
-                    .db()
-                    .write(|tx| crate::terminals::events::apply(tx, t, &data))?;
-            } else if crate::trades::apply::owns(t) {
-                store.db().write(|tx| apply_trade_event(tx, t, &data))?;
-            } else if matches!(
-                t,
-                event_types::APPLICATION_REVIEWED | event_types::MERCHANT_ACTIVATED
-            ) {
-                crate::onboarding::apply_application_event(&state, t, event.body_json.as_bytes())
-                    .await?;
-            } else if t == event_types::SPEAKER_CHANGED {
-                store
-                    .db()
-                    .write(|tx| crate::alerts::speaker::apply_event(tx, &data))?;
-            }
+            ingest(&state, &event, crate::alerts::pipeline::Source::Push, None).await?;
             Ok(())
         })
         .await
+    }
+}
+
+/// The one event path (alerts/pipeline.rs): `event` deduplicated, applied
+/// by its capability and turned into alerts in ONE write transaction of the
+/// merchant's store, together with the push nonce (`nonce`) or the stream's
+/// Last-Event-ID (`Source::Stream`).
+///
+/// Onboarding's application events are applied by Onboarding's own
+/// transaction (it writes through the store, not a given connection), just
+/// before the pipeline's, and only for an event id not seen yet; both
+/// writes are idempotent (the same status transition), so a crash between
+/// them applies it again and then takes it once.
+pub(crate) async fn ingest(
+    state: &crate::session::SessionState,
+    event: &crate::session::PushEvent,
+    source: crate::alerts::pipeline::Source,
+    nonce: Option<crate::alerts::pipeline::PushNonce>,
+) -> Result<crate::alerts::pipeline::Ingested> {
+    use crate::alerts::pipeline;
+    let data: serde_json::Value = serde_json::from_str(&event.body_json).map_err(|_| {
+        Error::new(&crate::platform::PUSH_MALFORMED).detail("event data is not JSON")
+    })?;
+    let store = state.merchant_store().await?;
+    let t = event.event_type.as_str();
+    if matches!(
+        t,
+        event_types::APPLICATION_REVIEWED | event_types::MERCHANT_ACTIVATED
+    ) && !store.db().read(|c| pipeline::is_seen(c, event.event_id))?
+    {
+        crate::onboarding::apply_application_event(state, t, event.body_json.as_bytes()).await?;
+    }
+    let now = pipeline::now_ms();
+    store.db().write(|tx| {
+        pipeline::ingest_in(tx, event, &data, source, nonce.as_ref(), now, |conn| {
+            apply_in(conn, t, &data)
+        })
+    })
+}
+
+/// Applies event `t` through the capability that owns it, inside the
+/// pipeline's transaction: the trade records it carried, for alerts.
+pub(crate) fn apply_in(
+    conn: &rusqlite::Connection,
+    t: &str,
+    data: &serde_json::Value,
+) -> Result<Vec<crate::alerts::notify::TradeFact>> {
+    let mut facts = Vec::new();
+    if crate::terminals::events::owns(t) {
+        crate::terminals::events::apply(conn, t, data)?;
+    } else if crate::trades::apply::owns(t) {
+        apply_trade_event(conn, t, data, |trade, outcome| {
+            facts.push(trade_fact(trade, outcome));
+        })?;
+    } else if t == event_types::SPEAKER_CHANGED {
+        crate::alerts::speaker::apply_event(conn, data)?;
+    } else if t == event_types::SETTLEMENT_READY {
+        let wire: merchant_contract::domain::Settlement = serde_json::from_value(data.clone())
+            .map_err(|_| {
+                Error::new(&crate::platform::PUSH_MALFORMED).detail("settlement data not readable")
+            })?;
+        let date = wire.date.clone();
+        let settlement = crate::trades::settlement::settlement_from_wire(wire, &date)?;
+        crate::trades::settlement::put_settlement(conn, &settlement)?;
+    }
+    Ok(facts)
+}
+
+/// A trade record as alerts sees it.
+fn trade_fact(
+    t: &crate::trades::model::Trade,
+    outcome: crate::trades::store::RecordOutcome,
+) -> crate::alerts::notify::TradeFact {
+    use crate::alerts::notify::{TradeFact, TradeFactKind};
+    use crate::trades::model::TradeKind;
+    use crate::trades::store::{Ignored, RecordOutcome};
+    TradeFact {
+        trade_id: t.trade_id.clone(),
+        kind: match t.kind {
+            TradeKind::Sale => TradeFactKind::Sale,
+            TradeKind::Refund => TradeFactKind::Refund,
+            TradeKind::Void => TradeFactKind::Void,
+        },
+        status: t.status.as_str().to_owned(),
+        channel: t.channel,
+        amount: t.amount,
+        terminal_sn: t.terminal_sn.clone(),
+        stale: matches!(
+            outcome,
+            RecordOutcome::Ignored(Ignored::StatusBackwards { .. } | Ignored::KindChanged { .. })
+        ),
     }
 }
 
@@ -207,14 +278,20 @@ impl MerchantCore {
 }
 
 /// Applies trade event `event_type` in `conn` with the protection
-/// detectors on each of its records, in the same transaction.
+/// detectors on each of its records, in the same transaction; `seen` hears
+/// each record after the detectors.
 pub(crate) fn apply_trade_event(
     conn: &rusqlite::Connection,
     event_type: &str,
     data: &serde_json::Value,
+    mut seen: impl FnMut(&crate::trades::model::Trade, crate::trades::store::RecordOutcome),
 ) -> Result<Vec<crate::trades::store::RecordOutcome>> {
     crate::trades::hook::with_hook(conn, Some(&ProtectionHook), |each| {
-        crate::trades::apply::apply_with(conn, event_type, data, each)
+        crate::trades::apply::apply_with(conn, event_type, data, |c, trade, outcome| {
+            each(c, trade, outcome)?;
+            seen(trade, outcome);
+            Ok(())
+        })
     })
 }
 

@@ -698,7 +698,7 @@ mod tests {
         let data = serde_json::to_value(t).unwrap();
         store
             .db()
-            .write(|tx| apply_trade_event(tx, event_types::TRADE_CREATED, &data))
+            .write(|tx| apply_trade_event(tx, event_types::TRADE_CREATED, &data, |_, _| ()))
             .unwrap();
     }
 

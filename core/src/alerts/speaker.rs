@@ -152,6 +152,14 @@ pub fn this_device_speaks(conn: &Connection, device_id: &str) -> Result<bool> {
     })
 }
 
+/// Whether this device speaks now ([`this_device_speaks`] with this
+/// device's own kept id).
+pub fn speaks_here(conn: &Connection) -> Result<bool> {
+    let me = this_device(conn)?;
+    let id = me.map(|m| m.device_id).unwrap_or_default();
+    this_device_speaks(conn, &id)
+}
+
 /// Keeps the platform's answer to a `GET`, `PUT` or `DELETE /v1/speaker`;
 /// `released`: the answer to this device's release.
 fn keep_answer(

@@ -3,22 +3,16 @@
 //! `Last-Event-ID` resume, full-jitter reconnects, the network hint) and
 //! hands each verified event to one sink.
 //!
-//! The seam: [`ProvisionalSink`] is that sink for now. It applies each
-//! event through `MerchantCore::apply_event` (the one event path) and then
-//! tells the listener; it keeps the last event id in memory only (no store
-//! table holds it yet), so a new subscription starts from the merchant's
-//! first event again and relies on the forward-only apply. The event
-//! pipeline (dedupe, alerts, the id persisted in the same transaction as
-//! the event's effect) replaces it by implementing
-//! [`crate::platform::sse::EventSink`] and passing it where
-//! [`MerchantCore::subscribe_with`] builds the provisional one.
+//! The consumer is [`crate::alerts::pipeline::PipelineSink`]: each event
+//! through the one event path (deduplicated, applied, alerts stored, the
+//! Last-Event-ID persisted in the same transaction), then `on_event` for a
+//! fresh event and `on_alert` for each alert not delivered yet, exactly once.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use crate::MerchantCore;
-use crate::error::{Error, ErrorKind, MerchantError, RUNTIME, Result};
-use crate::platform::VerifiedPush;
-use crate::platform::sse::{self, EventSink, LiveStream, StreamConfig, StreamState};
+use crate::error::{MerchantError, Result};
+use crate::platform::sse::{self, LiveStream, StreamConfig, StreamState};
 use crate::session::PushEvent;
 
 /// Receives the live stream, implemented by the app. Calls come from a
@@ -28,6 +22,10 @@ pub trait AlertListener: Send + Sync {
     /// A verified event, applied to what the phone keeps, in the order of
     /// its id.
     fn on_event(&self, event: PushEvent) -> Result<(), MerchantError>;
+    /// An alert to tell the merchant, exactly once (across reconnects,
+    /// restarts, and push and stream bringing the same event), in the
+    /// order it was stored: a trade's updates in order.
+    fn on_alert(&self, alert: crate::alerts::Alert) -> Result<(), MerchantError>;
     /// Where the stream is.
     fn on_status(&self, status: StreamStatus) -> Result<(), MerchantError>;
 }
@@ -106,91 +104,13 @@ impl StreamHandle {
     }
 }
 
-/// The internal error of a public one, kind and code kept (for the stream's
-/// decision to go on or stop).
-fn internal(e: &MerchantError) -> Error {
-    let kind = match e {
-        MerchantError::Input { .. } => ErrorKind::Input,
-        MerchantError::Network { .. } => ErrorKind::Network,
-        MerchantError::Platform { .. } => ErrorKind::Platform,
-        MerchantError::Auth { .. } => ErrorKind::Auth,
-        MerchantError::Conflict { .. } => ErrorKind::Conflict,
-        MerchantError::NotFound { .. } => ErrorKind::NotFound,
-        MerchantError::Integrity { .. } => ErrorKind::Integrity,
-        MerchantError::Storage { .. } => ErrorKind::Storage,
-        MerchantError::Bluetooth { .. } => ErrorKind::Bluetooth,
-        MerchantError::Internal { .. } => ErrorKind::Internal,
-    };
-    Error::platform(kind, e.code().to_owned(), None, 0)
-}
-
-/// The provisional consumer of the stream (see the module doc): apply
-/// through the one event path, then tell the listener; the last id in
-/// memory.
-pub struct ProvisionalSink {
-    core: Weak<MerchantCore>,
-    listener: Arc<dyn AlertListener>,
-    last: Mutex<Option<u64>>,
-}
-
-impl ProvisionalSink {
-    pub fn new(core: &Arc<MerchantCore>, listener: Arc<dyn AlertListener>) -> Self {
-        ProvisionalSink {
-            core: Arc::downgrade(core),
-            listener,
-            last: Mutex::new(None),
-        }
-    }
-
-    fn commit(&self, id: u64) {
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
-    }
-}
-
-impl EventSink for ProvisionalSink {
-    async fn last_event_id(&self) -> Result<Option<u64>> {
-        Ok(*self.last.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    async fn deliver(&self, event: VerifiedPush) -> Result<()> {
-        let event = PushEvent::from(event);
-        let id = event.event_id;
-        let core = self
-            .core
-            .upgrade()
-            .ok_or_else(|| Error::new(&RUNTIME).detail("the core was dropped"))?;
-        match core.apply_event(event.clone()).await {
-            Ok(()) => {}
-            Err(e) => {
-                let e = internal(&e);
-                // The session or the store failing: not applied, not
-                // committed; the stream comes again (or ends, for Auth).
-                if matches!(
-                    e.kind,
-                    ErrorKind::Auth | ErrorKind::Storage | ErrorKind::Internal | ErrorKind::Network
-                ) {
-                    return Err(e);
-                }
-                // The event's content is refused by its capability: it
-                // never will be applied, so it is passed over.
-                tracing::warn!(code = %e.code, event_id = id, "live event not applied; passed over");
-                self.commit(id);
-                return Ok(());
-            }
-        }
-        if let Err(e) = self.listener.on_event(event) {
-            tracing::debug!(code = e.code(), "alert listener refused an event");
-        }
-        self.commit(id);
-        Ok(())
-    }
-}
-
 #[uniffi::export]
 impl MerchantCore {
     /// Keeps the platform's live event stream open while the handle lives:
     /// each verified event is applied to what the phone keeps and handed to
-    /// `listener.on_event`, in order, once per subscription; the stream's
+    /// `listener.on_event` in order, once; each alert it causes (and any
+    /// alert stored but not delivered before) goes to `listener.on_alert`
+    /// exactly once, in order; the stream's
     /// state goes to `listener.on_status`. Reconnects after a drop with
     /// `Last-Event-ID` and full-jitter backoff (1 s base, 60 s cap); call
     /// `network_available` on the handle when the network comes back.
@@ -212,7 +132,10 @@ impl MerchantCore {
         config: StreamConfig,
     ) -> Result<Arc<StreamHandle>> {
         let runtime = self.runtime_handle()?;
-        let sink = Arc::new(ProvisionalSink::new(self, listener.clone()));
+        let sink = Arc::new(crate::alerts::pipeline::PipelineSink::new(
+            self,
+            listener.clone(),
+        ));
         let on_state: sse::StateListener = Arc::new(move |state: StreamState| {
             if let Err(e) = listener.on_status(state.into()) {
                 tracing::debug!(code = e.code(), "alert listener refused a status");

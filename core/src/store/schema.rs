@@ -176,6 +176,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: Up::Sql(crate::alerts::detect::MIGRATION),
         sample: crate::alerts::detect::SAMPLE,
     },
+    // 7
+    Migration {
+        name: "alerts: seen events, push nonces, the stream cursor, alerts, alert rules",
+        up: Up::Sql(crate::alerts::inbox::MIGRATION),
+        sample: crate::alerts::inbox::SAMPLE,
+    },
 ];
 
 /// The schema version this code writes: the number of migrations.
