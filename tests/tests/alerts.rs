@@ -88,15 +88,7 @@ fn quick() -> StreamConfig {
 
 /// A new active merchant with a bound terminal, signed in on `core`.
 async fn shop(core: &MerchantCore, sb: &RunningSandbox, phone: &str) -> String {
-    let merchant_id = fresh_active_merchant(core, sb, phone).await;
-    let terminal = free(&inventory(sb).await)
-        .into_iter()
-        .next()
-        .expect("a free terminal");
-    bounded(core.bind_terminal_by_qr(terminal.qr_text))
-        .await
-        .expect("terminal bound");
-    merchant_id
+    active_shop(core, sb, phone).await.0
 }
 
 /// `count` paid trades made now by the sandbox.

@@ -12,27 +12,12 @@ use merchant_core::money::Amount;
 use merchant_core::trades::{
     ReconciliationStatus, TradeKind, TradeStatus, TradeSyncListener, TradeSyncProgress,
 };
-use merchant_core::{MerchantCore, MerchantError};
+use merchant_core::MerchantError;
 use merchant_sandbox::{RunningSandbox, SandboxConfig};
 
 mod common;
 use common::proxy::RecordingProxy;
 use common::*;
-
-/// Signs a new merchant in, activates it, binds the first free terminal of
-/// the inventory by its back QR; returns the merchant id and the serial.
-async fn shop(core: &MerchantCore, sb: &RunningSandbox, phone: &str) -> (String, String) {
-    let merchant_id = fresh_active_merchant(core, sb, phone).await;
-    let inv = inventory(sb).await;
-    let terminal = free(&inv)
-        .into_iter()
-        .next()
-        .expect("a free terminal in the inventory");
-    bounded(core.bind_terminal_by_qr(terminal.qr_text.clone()))
-        .await
-        .expect("terminal bound");
-    (merchant_id, terminal.sn)
-}
 
 async fn seed(sb: &RunningSandbox, merchant_id: &str, count: u32, days: u32) -> SeededTrades {
     serde_json::from_value(
@@ -65,7 +50,7 @@ async fn the_feed_syncs_page_by_page_with_progress_and_a_second_caller_joins() {
     let sb = tls_sandbox().await;
     let dev = Device::new();
     let core = dev.core(&sb);
-    let (merchant_id, _) = shop(&core, &sb, "13800000101").await;
+    let (merchant_id, _) = active_shop(&core, &sb, "13800000101").await;
     let seeded = seed(&sb, &merchant_id, 2_345, 10).await;
     let records = seeded.trades + seeded.reversals;
     assert!(seeded.reversals > 0, "the seeding refunds and voids some");
@@ -112,7 +97,7 @@ async fn pending_trades_move_forward_through_the_feed_and_events_never_move_them
     let sb = tls_sandbox().await;
     let dev = Device::new();
     let core = dev.core(&sb);
-    let (merchant_id, _) = shop(&core, &sb, "13800000102").await;
+    let (merchant_id, _) = active_shop(&core, &sb, "13800000102").await;
     let made = inject(
         &sb,
         serde_json::json!({"merchant_id": merchant_id, "count": 6, "channel": "wechat", "status": "pending"}),
@@ -174,7 +159,7 @@ async fn a_double_tap_refunds_once_and_a_lost_answer_is_retried_with_its_key_aft
         ..dev.config(&sb)
     };
     let core = dev.core_with(config.clone());
-    let (merchant_id, _) = shop(&core, &sb, "13800000103").await;
+    let (merchant_id, _) = active_shop(&core, &sb, "13800000103").await;
     let made = inject(
         &sb,
         serde_json::json!({"merchant_id": merchant_id, "count": 2, "channel": "credit_card", "amount": "200.00", "status": "success"}),
@@ -245,7 +230,7 @@ async fn a_card_trade_is_voided_on_its_day_and_a_scan_code_is_refused_on_the_pho
     let sb = tls_sandbox().await;
     let dev = Device::new();
     let core = dev.core(&sb);
-    let (merchant_id, _) = shop(&core, &sb, "13800000104").await;
+    let (merchant_id, _) = active_shop(&core, &sb, "13800000104").await;
     let card = inject(
         &sb,
         serde_json::json!({"merchant_id": merchant_id, "channel": "debit_card", "status": "success"}),
@@ -281,7 +266,7 @@ async fn a_day_settled_short_is_a_discrepancy_and_a_protection_finding() {
     let sb = tls_sandbox().await;
     let dev = Device::new();
     let core = dev.core(&sb);
-    let (merchant_id, _) = shop(&core, &sb, "13800000105").await;
+    let (merchant_id, _) = active_shop(&core, &sb, "13800000105").await;
     let seeded: SeededTrades = serde_json::from_value(
         sandbox_control(
             &sb,

@@ -183,3 +183,22 @@ pub async fn fresh_active_merchant(
     .await;
     me.merchant_id
 }
+
+/// Signs a new merchant in on `core`, has the sandbox activate it and binds
+/// the first free terminal of the inventory by its back QR; returns the
+/// merchant id and the terminal's serial.
+pub async fn active_shop(
+    core: &MerchantCore,
+    sb: &RunningSandbox,
+    phone: &str,
+) -> (String, String) {
+    let merchant_id = fresh_active_merchant(core, sb, phone).await;
+    let terminal = free(&inventory(sb).await)
+        .into_iter()
+        .next()
+        .expect("a free terminal in the inventory");
+    bounded(core.bind_terminal_by_qr(terminal.qr_text.clone()))
+        .await
+        .expect("terminal bound");
+    (merchant_id, terminal.sn)
+}
