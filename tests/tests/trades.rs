@@ -8,11 +8,11 @@
 use std::sync::{Arc, Mutex};
 
 use merchant_contract::domain::sandbox::{InjectedTrades, SeededTrades};
+use merchant_core::MerchantError;
 use merchant_core::money::Amount;
 use merchant_core::trades::{
     ReconciliationStatus, TradeKind, TradeStatus, TradeSyncListener, TradeSyncProgress,
 };
-use merchant_core::MerchantError;
 use merchant_sandbox::{RunningSandbox, SandboxConfig};
 
 mod common;
