@@ -12,7 +12,7 @@
 //!   (kept by `speaker` where the role is claimed, released or moved;
 //!   a device that never heard of the role speaks).
 
-use chrono::{FixedOffset, TimeZone as _, Timelike as _};
+use chrono::{TimeZone as _, Timelike as _};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::error::{Error, Problem, Result};
@@ -25,10 +25,7 @@ crate::codes! {
     RULES_TOO_MANY_TERMINALS = Input, "alert_rules.too_many_terminals", "静音终端过多（最多 200 台）", "Too many muted terminals (200 at most)";
 }
 
-const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
-    Some(o) => o,
-    None => panic!("China time is +08:00"),
-};
+use crate::validate::CHINA;
 
 const MAX_MUTED: usize = 200;
 

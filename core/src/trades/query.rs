@@ -45,7 +45,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
+use chrono::{Datelike, NaiveDate, TimeZone};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
@@ -127,11 +127,7 @@ pub fn china_day_range(date: &str) -> Result<TimeRange> {
     })
 }
 
-/// China time, +08:00.
-pub(crate) const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
-    Some(offset) => offset,
-    None => panic!("+08:00 is a valid offset"),
-};
+pub(crate) use crate::validate::CHINA;
 
 /// Unix ms of China midnight at the start of `day`.
 pub(crate) fn china_midnight_ms(day: NaiveDate) -> i64 {

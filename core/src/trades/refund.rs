@@ -119,8 +119,7 @@ fn now_ms() -> i64 {
 
 /// Today in China time, `YYYY-MM-DD`.
 pub fn china_today() -> String {
-    // China keeps +08:00 all year.
-    (chrono::Utc::now() + chrono::Duration::hours(8))
+    crate::validate::china_today()
         .format("%Y-%m-%d")
         .to_string()
 }

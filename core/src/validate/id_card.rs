@@ -62,10 +62,7 @@ pub fn check_char(first17: &[u8]) -> Option<u8> {
     Some(CHECK_CHARS[(sum % 11) as usize])
 }
 
-/// Today's date in China (UTC+8), whatever the device's time zone.
-fn china_today() -> NaiveDate {
-    (chrono::Utc::now() + chrono::TimeDelta::hours(8)).date_naive()
-}
+use super::china_today;
 
 fn digits_at(bytes: &[u8], range: std::ops::Range<usize>) -> Option<u32> {
     let part = bytes.get(range)?;

@@ -30,6 +30,17 @@ pub use phone::{PhoneCheck, check_phone};
 
 use crate::error::{Code, Error, Problem, Result};
 
+/// China time: +08:00 all year.
+pub const CHINA: chrono::FixedOffset = match chrono::FixedOffset::east_opt(8 * 3600) {
+    Some(offset) => offset,
+    None => panic!("+08:00 is a valid offset"),
+};
+
+/// Today's date in China, whatever the device's time zone.
+pub fn china_today() -> chrono::NaiveDate {
+    chrono::Utc::now().with_timezone(&CHINA).date_naive()
+}
+
 crate::codes! {
     ID_CARD_EMPTY = Input, "id_card.empty", "身份证号码不能为空", "The ID number is empty";
     ID_CARD_OLD_FORM = Input, "id_card.old_form", "不支持 15 位旧版身份证号码，请填写 18 位号码", "The old 15-digit ID number is not accepted; enter the 18-character number";
