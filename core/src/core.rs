@@ -59,6 +59,9 @@ pub struct MerchantCore {
     session: Arc<crate::session::SessionState>,
     /// Bluetooth LE: the real radio (btleplug) unless a test gives another.
     ble: crate::terminals::ble::BleScanner,
+    /// A background reconciliation of settled days is running
+    /// ([`on_stream_open`], [`after_live_event`]): one at a time.
+    reconciling: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[uniffi::export]
@@ -139,6 +142,88 @@ pub(crate) async fn ingest(
     })
 }
 
+/// The live stream (re)opened: settled days kept on the phone but not
+/// reconciled yet (a `settlement.ready` that came by push, with no network
+/// to fetch the statement) are reconciled in the background.
+pub(crate) fn on_stream_open(core: &Arc<MerchantCore>) {
+    spawn_reconcile(core, None);
+}
+
+/// A fresh live event was applied: a `settlement.ready` has the day
+/// reconciled in the background (Trades' reconciliation, whose findings
+/// Alerts tells as protection alerts). The stream's delivery does not wait.
+pub(crate) fn after_live_event(core: &Arc<MerchantCore>, event: &crate::session::PushEvent) {
+    if event.event_type != event_types::SETTLEMENT_READY {
+        return;
+    }
+    let date = serde_json::from_str::<serde_json::Value>(&event.body_json)
+        .ok()
+        .and_then(|v| v.get("date").and_then(|d| d.as_str()).map(str::to_owned));
+    if let Some(date) = date {
+        spawn_reconcile(core, Some(date));
+    }
+}
+
+/// The live stream lost events (the platform no longer keeps those after
+/// its position): what they brought is fetched instead: the trades (the
+/// change feed, with the detectors), the terminal list, the application's
+/// status. Settled days are reconciled when the stream opens.
+pub(crate) async fn catch_up_after_gap(core: &Arc<MerchantCore>) -> Result<()> {
+    use crate::trades::sync;
+    let state = core.session_state();
+    let store = state.merchant_store().await?;
+    let feed = Arc::new(sync::PlatformFeed(state.clone()));
+    sync::sync_with(store, feed, None, sync::Budget::Full, core.trade_hook()).await?;
+    crate::terminals::refresh(&state).await?;
+    crate::onboarding::sync::refresh(&state).await?;
+    Ok(())
+}
+
+/// Reconciles `day`, or the settled days not reconciled yet (the newest
+/// few), after bringing the phone's trades up to date, on the core's
+/// runtime; one run at a time (a run asked for meanwhile is left to the
+/// next stream opening, which finds the day still unreconciled).
+fn spawn_reconcile(core: &Arc<MerchantCore>, day: Option<String>) {
+    use std::sync::atomic::Ordering;
+    const NEWEST_DAYS: u32 = 7;
+    let Ok(runtime) = core.runtime_handle() else {
+        return;
+    };
+    if core.reconciling.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let busy = core.reconciling.clone();
+    let state = core.session_state();
+    let hook = core.trade_hook();
+    runtime.spawn(async move {
+        let run = async {
+            use crate::trades::{settlement, sync};
+            let store = state.merchant_store().await?;
+            let days = match day {
+                Some(d) => vec![d],
+                None => store
+                    .db()
+                    .read(|c| settlement::unreconciled(c, NEWEST_DAYS))?,
+            };
+            if days.is_empty() {
+                return Ok(());
+            }
+            let feed = Arc::new(sync::PlatformFeed(state.clone()));
+            sync::sync_with(store, feed, None, sync::Budget::Full, hook).await?;
+            for date in days {
+                if let Err(e) = settlement::reconcile(state.clone(), date).await {
+                    tracing::debug!(code = %e.code, "settled day not reconciled in the background");
+                }
+            }
+            Ok::<(), Error>(())
+        };
+        if let Err(e) = run.await {
+            tracing::debug!(code = %e.code, "background reconciliation stopped");
+        }
+        busy.store(false, Ordering::Release);
+    });
+}
+
 /// Applies event `t` through the capability that owns it, inside the
 /// pipeline's transaction: the trade records it carried, for alerts.
 pub(crate) fn apply_in(
@@ -214,6 +299,7 @@ impl MerchantCore {
             config,
             session,
             ble,
+            reconciling: Arc::default(),
         }))
     }
 

@@ -12,6 +12,11 @@
 //!
 //! The table lives in the merchant's store (store/schema.rs, migration
 //! "terminals, findings").
+//!
+//! A new finding wakes whoever awaits [`recorded`] (the live subscription
+//! of Alerts, which turns it into a protection alert and tells it), so a
+//! finding recorded outside an event (a bind refused, a reconciliation, a
+//! sync's detectors) reaches a listening merchant at once.
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
@@ -79,6 +84,16 @@ pub struct NewFinding<'a> {
     pub message_en: String,
 }
 
+/// Wakes the awaiters of [`recorded`] when a new finding is recorded.
+static RECORDED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Completes after the next new finding is recorded anywhere in the
+/// process. It is woken inside the recording transaction: an awaiter that
+/// then takes the store's writer sees the finding committed.
+pub fn recorded() -> tokio::sync::futures::Notified<'static> {
+    RECORDED.notified()
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -116,7 +131,9 @@ pub fn record(conn: &Connection, f: &NewFinding<'_>) -> Result<i64> {
             now
         ],
     )?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    RECORDED.notify_waiters();
+    Ok(id)
 }
 
 /// The findings, newest first; acknowledged ones only when asked for.

@@ -7,84 +7,19 @@
 //! stream bringing the same events make one alert each.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::time::Duration;
 
 use merchant_contract::PlatformSigner;
-use merchant_contract::domain::sandbox::InjectedTrades;
 use merchant_contract::wire::Event;
-use merchant_core::alerts::stream::{AlertListener, StreamHandle, StreamStatus};
+use merchant_core::MerchantCore;
+use merchant_core::alerts::stream::StreamStatus;
 use merchant_core::alerts::{Alert, AlertKind, AlertSettings};
-use merchant_core::platform::Backoff;
-use merchant_core::platform::sse::StreamConfig;
-use merchant_core::session::{PushEvent, PushProvider};
-use merchant_core::{MerchantCore, MerchantError};
+use merchant_core::session::PushProvider;
 use merchant_sandbox::RunningSandbox;
 use tokio::sync::mpsc;
 
 mod common;
+use common::live::*;
 use common::*;
-
-struct Listener {
-    alerts: mpsc::UnboundedSender<Alert>,
-    statuses: mpsc::UnboundedSender<StreamStatus>,
-}
-
-impl AlertListener for Listener {
-    fn on_event(&self, _event: PushEvent) -> Result<(), MerchantError> {
-        Ok(())
-    }
-    fn on_alert(&self, alert: Alert) -> Result<(), MerchantError> {
-        let _ = self.alerts.send(alert);
-        Ok(())
-    }
-    fn on_status(&self, status: StreamStatus) -> Result<(), MerchantError> {
-        let _ = self.statuses.send(status);
-        Ok(())
-    }
-}
-
-struct Subscription {
-    handle: Arc<StreamHandle>,
-    statuses: mpsc::UnboundedReceiver<StreamStatus>,
-}
-
-impl Subscription {
-    fn start(core: &Arc<MerchantCore>, alerts: mpsc::UnboundedSender<Alert>) -> Subscription {
-        let (statuses_tx, statuses) = mpsc::unbounded_channel();
-        let listener = Arc::new(Listener {
-            alerts,
-            statuses: statuses_tx,
-        });
-        let handle = core.subscribe_with(listener, quick()).expect("subscribed");
-        Subscription { handle, statuses }
-    }
-
-    async fn until(&mut self, pick: impl Fn(&StreamStatus) -> bool) {
-        loop {
-            let s = bounded(self.statuses.recv()).await.expect("a status");
-            if pick(&s) {
-                return;
-            }
-        }
-    }
-
-    async fn stop(self) {
-        self.handle.cancel();
-        bounded(self.handle.wait()).await;
-    }
-}
-
-fn quick() -> StreamConfig {
-    StreamConfig {
-        backoff: Backoff {
-            base: Duration::from_millis(1),
-            cap: Duration::from_millis(5),
-            max_retries: u32::MAX,
-        },
-        ..StreamConfig::default()
-    }
-}
 
 /// A new active merchant with a bound terminal, signed in on `core`.
 async fn shop(core: &MerchantCore, sb: &RunningSandbox, phone: &str) -> String {
@@ -93,27 +28,13 @@ async fn shop(core: &MerchantCore, sb: &RunningSandbox, phone: &str) -> String {
 
 /// `count` paid trades made now by the sandbox.
 async fn paid_trades(sb: &RunningSandbox, merchant_id: &str, count: u32) -> Vec<String> {
-    let made: InjectedTrades = serde_json::from_value(
-        sandbox_control(
-            sb,
-            "/sandbox/trades",
-            Some(serde_json::json!({"merchant_id": merchant_id, "count": count, "status": "success"})),
-        )
-        .await,
-    )
-    .unwrap();
-    made.trades.into_iter().map(|t| t.trade_id).collect()
-}
-
-async fn disconnect(sb: &RunningSandbox, merchant_id: &str) -> u64 {
-    sandbox_control(
+    sandbox_trades(
         sb,
-        "/sandbox/events/disconnect",
-        Some(serde_json::json!({"merchant_id": merchant_id})),
+        merchant_id,
+        count,
+        serde_json::json!({"status": "success"}),
     )
-    .await["streams"]
-        .as_u64()
-        .unwrap()
+    .await
 }
 
 /// The outbox payloads of `trade.created` events, by trade id.
@@ -314,7 +235,7 @@ async fn push_and_stream_bringing_the_same_trades_make_one_alert_each() {
         notified.insert(id.clone());
     }
     let (alerts_tx, mut alerts) = mpsc::unbounded_channel();
-    let mut sub = Subscription::start(&core, alerts_tx);
+    let mut sub = Subscription::start_into(&core, quick(), alerts_tx);
     sub.until(|s| matches!(s, StreamStatus::Connected)).await;
     let mut told = Vec::new();
     while told.len() < 3 {
@@ -360,7 +281,7 @@ async fn a_thousand_trades_through_fifty_drops_and_a_restart_are_each_told_once_
     let mut core = dev.core(&sb);
     let merchant_id = shop(&core, &sb, "13800000904").await;
     let (alerts_tx, mut alerts) = mpsc::unbounded_channel();
-    let mut sub = Subscription::start(&core, alerts_tx.clone());
+    let mut sub = Subscription::start_into(&core, quick(), alerts_tx.clone());
     sub.until(|s| matches!(s, StreamStatus::Connected)).await;
 
     let mut dice = Dice(0x5eed_a1e7);
@@ -384,7 +305,7 @@ async fn a_thousand_trades_through_fifty_drops_and_a_restart_are_each_told_once_
             sub.stop().await;
             drop(core);
             core = dev.core(&sb);
-            sub = Subscription::start(&core, alerts_tx.clone());
+            sub = Subscription::start_into(&core, quick(), alerts_tx.clone());
         }
     }
     assert!(drops >= 50, "{drops} drops");

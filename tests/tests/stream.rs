@@ -2,125 +2,21 @@
 //! subscribed as an app would: trade events arrive in order, applied and
 //! told once; a stream dropped by the platform (on demand, or after every
 //! few events) resumes with `Last-Event-ID` and loses nothing; the network
-//! hint cuts a long backoff; cancel stops deliveries.
+//! hint cuts a long backoff; cancel stops deliveries; a position the
+//! platform no longer keeps (410) is caught up through the change feed.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use merchant_contract::domain::sandbox::InjectedTrades;
-use merchant_core::alerts::stream::{AlertListener, StreamHandle, StreamStatus};
+use merchant_core::alerts::stream::StreamStatus;
 use merchant_core::platform::Backoff;
 use merchant_core::platform::sse::StreamConfig;
-use merchant_core::session::PushEvent;
 use merchant_core::{MerchantCore, MerchantError};
 use merchant_sandbox::{RunningSandbox, SandboxConfig};
-use tokio::sync::mpsc;
 
 mod common;
+use common::live::*;
 use common::*;
-
-/// Hands what the stream tells to the test.
-struct Listener {
-    events: mpsc::UnboundedSender<PushEvent>,
-    statuses: mpsc::UnboundedSender<StreamStatus>,
-}
-
-impl AlertListener for Listener {
-    fn on_event(&self, event: PushEvent) -> Result<(), MerchantError> {
-        let _ = self.events.send(event);
-        Ok(())
-    }
-    fn on_alert(&self, _alert: merchant_core::alerts::Alert) -> Result<(), MerchantError> {
-        Ok(())
-    }
-    fn on_status(&self, status: StreamStatus) -> Result<(), MerchantError> {
-        let _ = self.statuses.send(status);
-        Ok(())
-    }
-}
-
-struct Subscription {
-    handle: Arc<StreamHandle>,
-    events: mpsc::UnboundedReceiver<PushEvent>,
-    statuses: mpsc::UnboundedReceiver<StreamStatus>,
-}
-
-impl Subscription {
-    fn start(core: &Arc<MerchantCore>, config: StreamConfig) -> Subscription {
-        let (events_tx, events) = mpsc::unbounded_channel();
-        let (statuses_tx, statuses) = mpsc::unbounded_channel();
-        let listener = Arc::new(Listener {
-            events: events_tx,
-            statuses: statuses_tx,
-        });
-        let handle = core.subscribe_with(listener, config).expect("subscribed");
-        Subscription {
-            handle,
-            events,
-            statuses,
-        }
-    }
-
-    /// The trade ids of `trade.created` events until `n` of them came
-    /// (other events pass by); every event's id is checked to increase.
-    async fn trades_created(&mut self, n: usize, seen: &mut Vec<u64>) -> Vec<String> {
-        let mut trades = Vec::new();
-        while trades.len() < n {
-            let e = bounded(self.events.recv()).await.expect("an event");
-            assert!(
-                seen.last().is_none_or(|last| e.event_id > *last),
-                "event {} after {:?}: out of order or twice",
-                e.event_id,
-                seen.last()
-            );
-            seen.push(e.event_id);
-            if e.event_type == "trade.created" {
-                let body: serde_json::Value = serde_json::from_str(&e.body_json).unwrap();
-                trades.push(body["trade_id"].as_str().unwrap().to_owned());
-            }
-        }
-        trades
-    }
-
-    /// The next status `pick` accepts, skipping the others.
-    async fn status<T>(&mut self, mut pick: impl FnMut(&StreamStatus) -> Option<T>) -> T {
-        loop {
-            let s = bounded(self.statuses.recv()).await.expect("a status");
-            if let Some(t) = pick(&s) {
-                return t;
-            }
-        }
-    }
-
-    async fn connected(&mut self) {
-        self.status(|s| matches!(s, StreamStatus::Connected).then_some(()))
-            .await
-    }
-
-    /// The next `Waiting`: its retry and the error's code.
-    async fn waiting(&mut self) -> (u64, String) {
-        self.status(|s| match s {
-            StreamStatus::Waiting { retry_in_ms, error } => {
-                Some((*retry_in_ms, error.code().to_owned()))
-            }
-            _ => None,
-        })
-        .await
-    }
-}
-
-/// Reconnects at once (a millisecond of jitter at most).
-fn quick() -> StreamConfig {
-    StreamConfig {
-        backoff: Backoff {
-            base: Duration::from_millis(1),
-            cap: Duration::from_millis(1),
-            max_retries: u32::MAX,
-        },
-        ..StreamConfig::default()
-    }
-}
 
 /// A new active merchant with a bound terminal, signed in on `core`.
 async fn shop(core: &MerchantCore, sb: &RunningSandbox, phone: &str) -> String {
@@ -129,27 +25,7 @@ async fn shop(core: &MerchantCore, sb: &RunningSandbox, phone: &str) -> String {
 
 /// `count` trades made now by the sandbox, each emitting `trade.created`.
 async fn trades(sb: &RunningSandbox, merchant_id: &str, count: u32) -> Vec<String> {
-    let made: InjectedTrades = serde_json::from_value(
-        sandbox_control(
-            sb,
-            "/sandbox/trades",
-            Some(serde_json::json!({"merchant_id": merchant_id, "count": count})),
-        )
-        .await,
-    )
-    .unwrap();
-    made.trades.into_iter().map(|t| t.trade_id).collect()
-}
-
-async fn disconnect(sb: &RunningSandbox, merchant_id: &str) -> u64 {
-    sandbox_control(
-        sb,
-        "/sandbox/events/disconnect",
-        Some(serde_json::json!({"merchant_id": merchant_id})),
-    )
-    .await["streams"]
-        .as_u64()
-        .unwrap()
+    sandbox_trades(sb, merchant_id, count, serde_json::json!({})).await
 }
 
 async fn kept_trades(core: &MerchantCore) -> u64 {
@@ -383,5 +259,67 @@ async fn a_signed_out_core_stops_the_stream_with_the_session_error() {
         .expect("an error");
     assert_eq!(stopped.code(), "auth.session_missing");
     assert!(matches!(stopped, MerchantError::Auth { .. }));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_position_the_platform_no_longer_keeps_is_caught_up_and_the_stream_goes_on() {
+    let sb = sandbox(SandboxConfig {
+        tls: true,
+        event_retention: 8,
+        ..Default::default()
+    })
+    .await;
+    let dev = Device::new();
+    let core = dev.core(&sb);
+    let merchant_id = shop(&core, &sb, "13800000161").await;
+    let paid = serde_json::json!({"status": "success"});
+    let mut sub = Subscription::start(&core, quick());
+    sub.connected().await;
+    let mut seen = Vec::new();
+    let first = sandbox_trades(&sb, &merchant_id, 2, paid.clone()).await;
+    assert_eq!(sub.trades_created(2, &mut seen).await, first);
+    sub.stop().await;
+
+    // While the app is away, more events than the platform keeps: resuming
+    // after the last one seen is 410 `events.resume_expired`.
+    let missed = sandbox_trades(&sb, &merchant_id, 20, paid.clone()).await;
+    let mut sub = Subscription::start(&core, quick());
+    // The core catches up through the change feed before it opens again,
+    // so every trade is on the phone once connected.
+    let why = sub
+        .status(|s| match s {
+            StreamStatus::Connected => Some(None),
+            StreamStatus::Waiting { error, .. } => Some(Some(error.code().to_owned())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(why, None, "connected without a failed try");
+    assert_eq!(
+        kept_trades(&core).await,
+        (first.len() + missed.len()) as u64
+    );
+    // The platform's kept events come again (their trades taken once), then
+    // new ones.
+    let after = sandbox_trades(&sb, &merchant_id, 1, paid).await;
+    let mut seen = Vec::new();
+    let mut got = Vec::new();
+    while got.last() != Some(&after[0]) {
+        got.extend(sub.trades_created(1, &mut seen).await);
+    }
+    assert!(
+        got.len() <= 9,
+        "only the kept events and the new one: {got:?}"
+    );
+    assert!(got[..got.len() - 1].iter().all(|t| missed.contains(t)));
+    let alerts: Vec<String> = bounded(core.alerts(500, None))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|a| a.trade_id)
+        .collect();
+    let once: std::collections::HashSet<&String> = alerts.iter().collect();
+    assert_eq!(once.len(), alerts.len(), "each trade told once: {alerts:?}");
+    sub.stop().await;
     sb.shutdown().await;
 }

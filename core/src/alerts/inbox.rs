@@ -90,6 +90,27 @@ INSERT INTO alert_settings (id, broadcast, quiet_start, quiet_end, min_amount, l
     VALUES (1, 1, 1320, 420, 0, 100000, '[]', 1700000000000);
 ";
 
+/// The findings already told as protection alerts, and seen events by age
+/// (store/schema.rs registers it after [`MIGRATION`]).
+///
+/// `last_finding_id`: every finding up to it has its protection alert (or
+/// predates this migration: an upgraded phone does not tell its old
+/// findings again, they stay listed by `findings()`).
+pub const MIGRATION_TOLD: &str = "
+CREATE TABLE finding_told (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    last_finding_id INTEGER NOT NULL
+) STRICT;
+INSERT INTO finding_told (id, last_finding_id) SELECT 1, COALESCE(MAX(id), 0) FROM finding;
+CREATE UNIQUE INDEX alert_finding ON alert (finding_id) WHERE finding_id IS NOT NULL;
+CREATE INDEX seen_event_age ON seen_event (seen_at);
+";
+
+/// Sample rows for the upgrade test (the migration made the row: the
+/// sample moves it as the sample finding of migration 3 would be told).
+pub const SAMPLE_TOLD: &str =
+    "INSERT OR REPLACE INTO finding_told (id, last_finding_id) VALUES (1, 1);";
+
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
 pub enum AlertKind {

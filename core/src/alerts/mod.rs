@@ -47,7 +47,8 @@ const MAX_PAGE: u32 = 500;
 impl MerchantCore {
     /// The alerts kept on the phone, newest first: `limit` of them (at most
     /// 500), older than alert `before_id` when given (the next page).
-    /// Protection alerts name their finding (`findings`, `acknowledge_finding`).
+    /// Protection alerts name their finding (`findings`, `acknowledge_finding`);
+    /// a finding recorded outside an event is listed here too.
     pub async fn alerts(
         &self,
         limit: u32,
@@ -56,6 +57,11 @@ impl MerchantCore {
         let state = self.session_state();
         self.run(async move {
             let store = state.merchant_store().await?;
+            // Findings recorded outside events (a sync's detectors, a
+            // reconciliation, a bind refused) are listed as alerts too.
+            store
+                .db()
+                .write(|tx| pipeline::tell_findings(tx, 0, pipeline::now_ms()))?;
             store
                 .db()
                 .read(|c| inbox::list(c, limit.min(MAX_PAGE), before_id))

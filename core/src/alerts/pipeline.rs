@@ -139,8 +139,71 @@ fn mark_seen(conn: &Connection, event: &PushEvent, source: Source, now_ms: i64) 
     Ok(())
 }
 
-fn max_finding(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM finding", [], |r| r.get(0))?)
+/// Stores a protection alert for every finding not told yet (by this
+/// event's transaction, or recorded outside any event: a bind refused, a
+/// reconciliation, a sync's detectors), in finding order, and moves the
+/// told mark with them; `event_id` 0 when no event brought them. A finding
+/// the merchant acknowledged before it was told stays untold. Returns the
+/// new alerts' ids.
+pub fn tell_findings(conn: &Connection, event_id: u64, now_ms: i64) -> Result<Vec<i64>> {
+    let told: i64 = conn
+        .query_row(
+            "SELECT last_finding_id FROM finding_told WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, severity, message_zh, message_en, acknowledged_at IS NOT NULL
+         FROM finding WHERE id > ?1 ORDER BY id",
+    )?;
+    let found = stmt
+        .query_map(params![told], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)? == "critical",
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, bool>(4)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let Some(last) = found.last().map(|f| f.0) else {
+        return Ok(Vec::new());
+    };
+    let mut ids = Vec::new();
+    for (id, critical, zh, en, acknowledged) in found {
+        if acknowledged {
+            continue;
+        }
+        let a = notify::protection_alert(id, critical, zh, en);
+        if let Some(id) = inbox::insert(conn, event_id, &a, now_ms)? {
+            ids.push(id);
+        }
+    }
+    conn.execute(
+        "INSERT INTO finding_told (id, last_finding_id) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET last_finding_id = max(last_finding_id, excluded.last_finding_id)",
+        params![last],
+    )?;
+    Ok(ids)
+}
+
+/// How long an event id is kept as seen. Longer than any way it can come
+/// again: a push is refused once its timestamp leaves the freshness window
+/// (minutes), and the platform's stream resumes only from recent events.
+pub const SEEN_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Forgets event ids seen before `now_ms - SEEN_KEPT_MS` (never the newest
+/// one: the stream's cursor stays in `alert_cursor` anyway); the number
+/// forgotten.
+pub fn prune_seen(conn: &Connection, now_ms: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM seen_event WHERE seen_at < ?1
+           AND event_id < (SELECT MAX(event_id) FROM seen_event)",
+        params![now_ms.saturating_sub(SEEN_KEPT_MS)],
+    )?)
 }
 
 /// The event through the one path, inside the caller's write transaction
@@ -168,7 +231,6 @@ pub fn ingest_in(
         });
     }
     mark_seen(conn, event, source, now_ms)?;
-    let findings_before = max_finding(conn)?;
     let trades = apply(conn)?;
     let settings = rules::load(conn)?;
     let mut ids = Vec::new();
@@ -184,25 +246,7 @@ pub fn ingest_in(
     {
         ids.push(id);
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, severity, message_zh, message_en FROM finding WHERE id > ?1 ORDER BY id",
-    )?;
-    let found = stmt
-        .query_map(params![findings_before], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)? == "critical",
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (id, critical, zh, en) in found {
-        let a = notify::protection_alert(id, critical, zh, en);
-        if let Some(id) = inbox::insert(conn, event.event_id, &a, now_ms)? {
-            ids.push(id);
-        }
-    }
+    ids.extend(tell_findings(conn, event.event_id, now_ms)?);
     // A push payload's first alert is the notification `handle_push`
     // returns (the OS shows it): delivered in this transaction, so a live
     // listener flushing at the same moment never tells it too.
@@ -236,6 +280,15 @@ pub fn comes_again(e: &Error) -> bool {
         e.kind,
         ErrorKind::Auth | ErrorKind::Storage | ErrorKind::Internal | ErrorKind::Network
     )
+}
+
+/// Turns the findings not told yet into protection alerts, then delivers
+/// every undelivered alert to `listener` ([`flush`]). Taking the writer
+/// first also waits out a transaction that woke us while recording a
+/// finding.
+pub fn tell(store: &MerchantStore, listener: &dyn AlertListener) -> Result<usize> {
+    store.db().write(|tx| tell_findings(tx, 0, now_ms()))?;
+    flush(store, listener)
 }
 
 /// Delivers every undelivered alert to `listener` in id order, each
@@ -293,8 +346,14 @@ impl PipelineSink {
 
 impl EventSink for PipelineSink {
     async fn last_event_id(&self) -> Result<Option<u64>> {
-        let store = self.core()?.session_state().merchant_store().await?;
-        flush(&store, &*self.listener)?;
+        let core = self.core()?;
+        let store = core.session_state().merchant_store().await?;
+        let pruned = store.db().write(|tx| prune_seen(tx, now_ms()))?;
+        if pruned > 0 {
+            tracing::debug!(pruned, "old seen event ids forgotten");
+        }
+        tell(&store, &*self.listener)?;
+        crate::core::on_stream_open(&core);
         store.db().read(last_event_id)
     }
 
@@ -304,10 +363,11 @@ impl EventSink for PipelineSink {
         let store = core.session_state().merchant_store().await?;
         match crate::core::ingest(&core.session_state(), &event, Source::Stream, None).await {
             Ok(ingested) => {
-                if ingested.fresh
-                    && let Err(e) = self.listener.on_event(event)
-                {
-                    tracing::debug!(code = e.code(), "alert listener refused an event");
+                if ingested.fresh {
+                    crate::core::after_live_event(&core, &event);
+                    if let Err(e) = self.listener.on_event(event) {
+                        tracing::debug!(code = e.code(), "alert listener refused an event");
+                    }
                 }
             }
             Err(e) if comes_again(&e) => return Err(e),
@@ -321,6 +381,27 @@ impl EventSink for PipelineSink {
         flush(&store, &*self.listener)?;
         Ok(())
     }
+
+    async fn resume_refused(&self, error: &Error) -> Result<()> {
+        let core = self.core()?;
+        crate::core::catch_up_after_gap(&core).await?;
+        let ahead = error.code == merchant_contract::codes::EVENTS_RESUME_AHEAD.code;
+        let store = core.session_state().merchant_store().await?;
+        store.db().write(|tx| forget_position(tx, ahead))
+    }
+}
+
+/// The stream starts again from the platform's oldest kept event: the
+/// stored position is dropped. `new_platform` (the platform does not know
+/// the position: its event ids start again) forgets the seen event ids
+/// too, or a new event reusing an old id would be taken for a duplicate;
+/// trade alerts stay one per (trade, status) through their own key.
+pub fn forget_position(conn: &Connection, new_platform: bool) -> Result<()> {
+    conn.execute("DELETE FROM alert_cursor", [])?;
+    if new_platform {
+        conn.execute("DELETE FROM seen_event", [])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -484,3 +484,112 @@ fn a_settlement_is_kept_by_trades_and_told() {
         .expect("kept");
     assert_eq!(kept.settled_amount.to_fen(), 19_924);
 }
+
+fn finding(conn: &Connection, subject: &str) -> i64 {
+    crate::findings::record(
+        conn,
+        &NewFinding {
+            code: "terminal.owned_by_other",
+            reason: "bind_refused",
+            subject,
+            severity: FindingSeverity::Critical,
+            message_zh: "终端属于其他商户".into(),
+            message_en: "The terminal belongs to another merchant".into(),
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn findings_outside_events_are_told_once_and_an_acknowledged_one_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let (a, b) = store
+        .db()
+        .write(|tx| Ok((finding(tx, "LKLA800123455"), finding(tx, "LKLA800123463"))))
+        .unwrap();
+    // The merchant saw `b` in the findings list before it was told.
+    store
+        .db()
+        .write(|tx| crate::findings::acknowledge(tx, b))
+        .unwrap();
+    let ids = store
+        .db()
+        .write(|tx| tell_findings(tx, 0, now_ms()))
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    let told = store.db().read(|c| inbox::by_ids(c, &ids)).unwrap();
+    assert_eq!(told[0].finding_id, Some(a));
+    assert_eq!(told[0].event_id, 0);
+    assert!(told[0].protection && !told[0].delivered);
+    // Told again: nothing new; the same open finding recorded again is
+    // touched, not a new alert.
+    store
+        .db()
+        .write(|tx| Ok(finding(tx, "LKLA800123455")))
+        .unwrap();
+    let again = store
+        .db()
+        .write(|tx| tell_findings(tx, 0, now_ms()))
+        .unwrap();
+    assert!(again.is_empty());
+    // `tell` delivers it once to a listener, then nothing.
+    let listener = Told(Mutex::new(Vec::new()));
+    assert_eq!(tell(&store, &listener).unwrap(), 1);
+    assert_eq!(tell(&store, &listener).unwrap(), 0);
+    assert_eq!(*listener.0.lock().unwrap(), ids);
+}
+
+#[test]
+fn seen_event_ids_are_forgotten_after_a_week_but_the_newest_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let now = now_ms();
+    let old = now - SEEN_KEPT_MS - 1;
+    store
+        .db()
+        .write(|tx| {
+            for (id, at) in [(1, old), (2, old), (3, now)] {
+                mark_seen(
+                    tx,
+                    &event(id, "trade.created", serde_json::json!({})),
+                    Source::Stream,
+                    at,
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(store.db().write(|tx| prune_seen(tx, now)).unwrap(), 2);
+    assert!(!store.db().read(|c| is_seen(c, 1)).unwrap());
+    assert!(store.db().read(|c| is_seen(c, 3)).unwrap());
+    // Only old ones: the newest is kept anyway.
+    let later = now + SEEN_KEPT_MS + 1;
+    assert_eq!(store.db().write(|tx| prune_seen(tx, later)).unwrap(), 0);
+}
+
+#[test]
+fn a_refused_resume_forgets_the_position_and_a_new_platform_the_seen_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    store
+        .db()
+        .write(|tx| {
+            advance_cursor(tx, 41)?;
+            mark_seen(
+                tx,
+                &event(41, "trade.created", serde_json::json!({})),
+                Source::Stream,
+                now_ms(),
+            )
+        })
+        .unwrap();
+    store.db().write(|tx| forget_position(tx, false)).unwrap();
+    assert_eq!(store.db().read(last_event_id).unwrap(), None);
+    assert!(
+        store.db().read(|c| is_seen(c, 41)).unwrap(),
+        "the same platform: ids stay"
+    );
+    store.db().write(|tx| forget_position(tx, true)).unwrap();
+    assert!(!store.db().read(|c| is_seen(c, 41)).unwrap());
+}

@@ -136,12 +136,47 @@ impl MerchantCore {
             self,
             listener.clone(),
         ));
+        let told = listener.clone();
         let on_state: sse::StateListener = Arc::new(move |state: StreamState| {
             if let Err(e) = listener.on_status(state.into()) {
                 tracing::debug!(code = e.code(), "alert listener refused a status");
             }
         });
         let live = sse::spawn(&runtime, self.session_state(), sink, config, on_state);
+        runtime.spawn(tell_findings(Arc::downgrade(self), told, live.ended()));
         Ok(Arc::new(StreamHandle { live }))
+    }
+}
+
+/// The subscription's companion: a finding recorded outside any event (a
+/// bind refused, a reconciliation, a sync's detectors) is told as a
+/// protection alert at once, whether or not the stream is connected; the
+/// events' own findings are told by the event path. Ends with the
+/// subscription.
+async fn tell_findings(
+    core: std::sync::Weak<MerchantCore>,
+    listener: Arc<dyn AlertListener>,
+    ended: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(ended);
+    loop {
+        let recorded = crate::findings::recorded();
+        tokio::pin!(recorded);
+        recorded.as_mut().enable();
+        tokio::select! {
+            biased;
+            _ = &mut ended => return,
+            _ = &mut recorded => {}
+        }
+        let Some(state) = core.upgrade().map(|c| c.session_state()) else {
+            return;
+        };
+        let told = match state.merchant_store().await {
+            Ok(store) => crate::alerts::pipeline::tell(&store, &*listener),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = told {
+            tracing::debug!(code = %e.code, "findings not told yet");
+        }
     }
 }

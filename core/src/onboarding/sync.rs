@@ -319,7 +319,8 @@ pub fn apply_profile(merchant: &MerchantStore, profile: &wire::MerchantProfile) 
     })
 }
 
-/// `GET` the application and apply it.
+/// `GET` the application and apply it; without one, the merchant's
+/// profile (an active merchant is activated here too).
 pub async fn refresh(s: &SessionState) -> Result<ApplicationStatus> {
     let merchant = s.merchant_store().await?;
     let state = store::state(&merchant)?;
@@ -327,7 +328,15 @@ pub async fn refresh(s: &SessionState) -> Result<ApplicationStatus> {
         Some(id) => api::get(s, id).await?,
         None => match api::current(s).await? {
             Some(app) => app,
-            None => return Ok(state.status),
+            None => {
+                // No application on the platform: a merchant activated
+                // without one from this phone (a new phone, an older app).
+                // Its profile still says so, and carries the merchant
+                // number and rates the protection alerts compare with.
+                let profile = api::merchant(s).await?;
+                apply_profile(&merchant, &profile)?;
+                return Ok(store::state(&merchant)?.status);
+            }
         },
     };
     let status = apply_application(&merchant, &app)?;

@@ -312,6 +312,22 @@ pub trait EventSink: Send + Sync + 'static {
     /// drops the connection and the stream comes again from
     /// [`EventSink::last_event_id`] after a backoff; an `Auth` error ends it.
     fn deliver(&self, event: VerifiedPush) -> impl Future<Output = Result<()>> + Send;
+    /// The platform refused to resume after the sink's last id
+    /// ([`is_resume_refused`]: 410 `events.resume_expired`, the events after
+    /// it are gone; 409 `events.resume_ahead`, the id is not from this
+    /// platform). The sink catches up by other means and forgets its
+    /// position; the stream then opens without `Last-Event-ID`. `Err` drops
+    /// the try (a backoff, then the same again).
+    fn resume_refused(&self, _error: &Error) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// Whether the platform refused a `Last-Event-ID` (see
+/// [`EventSink::resume_refused`]).
+pub fn is_resume_refused(e: &Error) -> bool {
+    use merchant_contract::codes::{EVENTS_RESUME_AHEAD, EVENTS_RESUME_EXPIRED};
+    e.code == EVENTS_RESUME_EXPIRED.code || e.code == EVENTS_RESUME_AHEAD.code
 }
 
 /// Where the stream is, for the app.
@@ -428,6 +444,15 @@ impl LiveStream {
         }
     }
 
+    /// Completes once the loop was cancelled or has ended by itself; owns
+    /// what it needs, so a companion task can await it.
+    pub fn ended(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut cancelled = self.control.cancel.subscribe();
+        async move {
+            let _ = cancelled.wait_for(|c| *c).await;
+        }
+    }
+
     /// Waits until the loop has ended (after `cancel()`, or by itself).
     pub async fn wait(&self) {
         let task = self.task.lock().ok().and_then(|mut t| t.take());
@@ -541,6 +566,8 @@ async fn run<Src: EventSource, Snk: EventSink>(
             _ = tokio::time::sleep(retry_in) => {}
         }
     };
+    // Ended by itself too: whoever awaits `ended()` stops with it.
+    control.cancel.send_replace(true);
     on_state(StreamState::Stopped { error: stopped });
 }
 
@@ -559,7 +586,14 @@ async fn connection<Src: EventSource, Snk: EventSink>(
         _ = until_cancelled(cancelled) => return Ended::Cancelled,
         r = tokio::time::timeout(config.open_timeout, async {
             let last = sink.last_event_id().await?;
-            Ok::<_, Error>((last, source.open(last).await?))
+            match source.open(last).await {
+                Err(e) if last.is_some() && is_resume_refused(&e) => {
+                    tracing::info!(code = %e.code, "live stream cannot resume; catching up");
+                    sink.resume_refused(&e).await?;
+                    Ok::<_, Error>((None, source.open(None).await?))
+                }
+                opened => Ok((last, opened?)),
+            }
         }) => r,
     };
     let (mut last, mut bytes) = match opened {

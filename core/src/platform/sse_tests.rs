@@ -368,11 +368,14 @@ impl EventSource for Scripted {
     }
 }
 
-/// Commits every event it is given; fails the ids in `fail_once` once.
+/// Commits every event it is given; fails the ids in `fail_once` once;
+/// forgets its position when the platform refuses to resume, noting the
+/// code in `refused`.
 struct Sink {
     last: Mutex<Option<u64>>,
     delivered: mpsc::UnboundedSender<u64>,
     fail_once: Mutex<Vec<u64>>,
+    refused: Arc<Mutex<Vec<String>>>,
 }
 
 impl EventSink for Sink {
@@ -392,10 +395,16 @@ impl EventSink for Sink {
         let _ = self.delivered.send(id);
         Ok(())
     }
+    async fn resume_refused(&self, error: &Error) -> Result<()> {
+        self.refused.lock().unwrap().push(error.code.to_string());
+        *self.last.lock().unwrap() = None;
+        Ok(())
+    }
 }
 
 struct Harness {
     live: LiveStream,
+    refused: Arc<Mutex<Vec<String>>>,
     opens: mpsc::UnboundedReceiver<Option<u64>>,
     delivered: mpsc::UnboundedReceiver<u64>,
     states: mpsc::UnboundedReceiver<StreamState>,
@@ -411,10 +420,12 @@ impl Harness {
             scripts: Mutex::new(scripts.into()),
             opens: opens_tx,
         });
+        let refused = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::new(Sink {
             last: Mutex::new(None),
             delivered: delivered_tx,
             fail_once: Mutex::new(fail_once),
+            refused: refused.clone(),
         });
         let live = spawn(
             &tokio::runtime::Handle::current(),
@@ -427,6 +438,7 @@ impl Harness {
         );
         Harness {
             live,
+            refused,
             opens,
             delivered,
             states,
@@ -508,6 +520,49 @@ async fn events_are_delivered_in_order_and_a_closed_stream_resumes_after_the_las
     h.live.cancel();
     bounded(h.live.wait()).await;
     assert!(h.live.is_stopped());
+}
+
+/// The platform's refusal of a `Last-Event-ID` (`code`), as the client
+/// reads it.
+fn resume_refusal(status: u16, code: &str) -> Error {
+    let body = serde_json::to_vec(&merchant_contract::wire::ErrorBody {
+        code: code.to_owned(),
+        message: "续传被拒".to_owned(),
+        message_en: "resume refused".to_owned(),
+        request_id: "req-1".to_owned(),
+        fields: None,
+    })
+    .unwrap();
+    crate::platform::client::refusal(status, &body)
+}
+
+#[tokio::test]
+async fn a_refused_resume_has_the_sink_catch_up_and_the_stream_opens_from_the_start() {
+    for (status, code) in [(410, "events.resume_expired"), (409, "events.resume_ahead")] {
+        let mut h = Harness::start(
+            vec![
+                Script::Chunks {
+                    chunks: chunks(&[1, 2]),
+                    then_close: true,
+                },
+                Script::Refuse(resume_refusal(status, code)),
+                Script::Chunks {
+                    chunks: chunks(&[7, 8]),
+                    then_close: false,
+                },
+            ],
+            quick(),
+            vec![],
+        );
+        assert_eq!(h.open().await, None);
+        assert_eq!(h.delivered(2).await, vec![1, 2]);
+        assert_eq!(h.open().await, Some(2));
+        assert_eq!(h.open().await, None, "{code}: opened again without an id");
+        assert_eq!(h.delivered(2).await, vec![7, 8]);
+        assert_eq!(*h.refused.lock().unwrap(), vec![code.to_owned()]);
+        h.live.cancel();
+        bounded(h.live.wait()).await;
+    }
 }
 
 #[tokio::test]

@@ -182,6 +182,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: Up::Sql(crate::alerts::inbox::MIGRATION),
         sample: crate::alerts::inbox::SAMPLE,
     },
+    // 8
+    Migration {
+        name: "alerts: findings told as protection alerts; seen events by age",
+        up: Up::Sql(crate::alerts::inbox::MIGRATION_TOLD),
+        sample: crate::alerts::inbox::SAMPLE_TOLD,
+    },
 ];
 
 /// The schema version this code writes: the number of migrations.

@@ -217,15 +217,7 @@ impl MerchantCore {
     /// Fetches the terminal list from the platform and keeps it.
     pub async fn refresh_terminals(&self) -> Result<Vec<Terminal>, MerchantError> {
         let state = self.session_state();
-        self.run(async move {
-            let listed = api::list(&state).await?;
-            let store = state.merchant_store().await?;
-            store.db().write(|tx| {
-                store::replace_all(tx, &listed)?;
-                store::list(tx)
-            })
-        })
-        .await
+        self.run(async move { refresh(&state).await }).await
     }
 
     /// Sets a terminal's alias and role (a secondary names its main). The
@@ -349,4 +341,15 @@ async fn bind(state: &SessionState, sn: &str, body: domain::BindTerminal) -> Res
         }
         Err(e) => Err(e),
     }
+}
+
+/// Fetches the terminal list from the platform and keeps it; the list as
+/// kept.
+pub async fn refresh(state: &crate::session::SessionState) -> Result<Vec<Terminal>> {
+    let listed = api::list(state).await?;
+    let store = state.merchant_store().await?;
+    store.db().write(|tx| {
+        store::replace_all(tx, &listed)?;
+        store::list(tx)
+    })
 }

@@ -715,6 +715,20 @@ pub async fn reconcile(state: Arc<SessionState>, date: String) -> Result<Reconci
     store.db().write(|tx| reconcile_in(tx, &date, &s, &file))
 }
 
+/// The days whose settlement is kept but not reconciled, newest first, at
+/// most `limit`.
+pub fn unreconciled(conn: &Connection, limit: u32) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.date FROM settlement s
+         WHERE NOT EXISTS (SELECT 1 FROM reconciliation r WHERE r.date = s.date)
+         ORDER BY s.date DESC LIMIT ?1",
+    )?;
+    let days = stmt
+        .query_map(params![limit], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(days)
+}
+
 /// The stored reconciliation of `date` (offline).
 pub async fn read(state: Arc<SessionState>, date: String) -> Result<Option<Reconciliation>> {
     check_date(&date)?;

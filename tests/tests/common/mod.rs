@@ -3,6 +3,7 @@
 //! controls and sign-in by SMS code.
 #![allow(dead_code)]
 
+pub mod live;
 pub mod proxy;
 
 use std::path::PathBuf;
