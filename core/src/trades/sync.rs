@@ -20,6 +20,13 @@
 //! `has_more` when it stopped early. A catch-up that finds a sync running
 //! waits for it at most that long, then reports that sync's progress so far.
 //! A full sync that finds a catch-up running lets it finish, then runs.
+//!
+//! The platform answers 429 `auth.rate_limited` when a device has sent its
+//! quota of signed requests (600 in 5 minutes): a first sync of a long
+//! history can reach it. A full sync waits it out (1 s, doubling to 30 s,
+//! for up to [`QUOTA_PATIENCE`], more than the quota's window) and goes
+//! on from its committed cursor; a bounded catch-up stops there and reports
+//! `has_more`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -107,6 +114,43 @@ pub(crate) struct PlatformFeed(pub Arc<SessionState>);
 impl PageSource for PlatformFeed {
     fn fetch(&self, after: u64, limit: u32) -> BoxFuture<'_, Result<domain::TradeChanges>> {
         Box::pin(super::api::changes(&self.0, after, limit))
+    }
+}
+
+/// How long a full sync waits out the platform's request quota (429
+/// `auth.rate_limited`) before it ends with that error: the quota's window
+/// is 300 s.
+pub const QUOTA_PATIENCE: Duration = Duration::from_secs(330);
+
+/// Whether `e` is the platform's request quota.
+fn is_quota(e: &Error) -> bool {
+    e.code == merchant_contract::codes::AUTH_RATE_LIMITED.code
+}
+
+/// The page after `cursor`, waiting out the request quota as `budget`
+/// allows: `None` when a bounded run stops at the quota.
+async fn fetch_within_quota(
+    source: &dyn PageSource,
+    cursor: u64,
+    budget: Budget,
+) -> Result<Option<domain::TradeChanges>> {
+    let mut waited = Duration::ZERO;
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match source.fetch(cursor, PAGE_LIMIT).await {
+            Ok(page) => return Ok(Some(page)),
+            Err(e) if is_quota(&e) && budget != Budget::Full => return Ok(None),
+            Err(e) if is_quota(&e) && waited < QUOTA_PATIENCE => {
+                tracing::info!(
+                    wait_s = wait.as_secs(),
+                    "trade sync waiting out the request quota"
+                );
+                tokio::time::sleep(wait).await;
+                waited += wait;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -360,7 +404,9 @@ async fn run(
     let mut cursor = blocking(move || s.db().read(store::feed_cursor)).await?;
     let (mut applied, mut pages) = (0u64, 0u32);
     let has_more = loop {
-        let page = source.fetch(cursor, PAGE_LIMIT).await?;
+        let Some(page) = fetch_within_quota(&*source, cursor, budget).await? else {
+            break true;
+        };
         let (has_more, remaining) = (page.has_more, page.remaining);
         let s = store.clone();
         let after = cursor;

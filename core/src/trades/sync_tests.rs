@@ -133,6 +133,8 @@ struct FakeFeed {
     fetches: AtomicU32,
     /// Fetch number (1-based) that fails with a network error.
     fail_on: Mutex<Option<u32>>,
+    /// How many fetches, from now, the platform's request quota refuses.
+    quota_refusals: AtomicU32,
     /// Held shut, the first fetch waits for it.
     gate: Option<tokio::sync::Semaphore>,
     entered: tokio::sync::Notify,
@@ -179,6 +181,13 @@ impl PageSource for FakeFeed {
             if let Some(gate) = &self.gate {
                 self.entered.notify_one();
                 let _ = gate.acquire().await;
+            }
+            if self
+                .quota_refusals
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| r.checked_sub(1))
+                .is_ok()
+            {
+                return Err(quota_refusal());
             }
             if *self.fail_on.lock().unwrap() == Some(n) {
                 return Err(Error::new(&crate::platform::UNREACHABLE).detail("test"));
@@ -605,6 +614,54 @@ async fn a_sync_pulls_every_page_and_reports_each() {
     // Nothing new: one empty page, nothing applied.
     let again = full(&store, &feed).await.unwrap();
     assert_eq!((again.applied, again.pages, again.cursor), (0, 1, 2500));
+}
+
+/// The platform's 429 `auth.rate_limited`, as the client reads it.
+fn quota_refusal() -> Error {
+    let body = serde_json::to_vec(&merchant_contract::wire::ErrorBody {
+        code: "auth.rate_limited".to_owned(),
+        message: "请求过于频繁".to_owned(),
+        message_en: "too many requests".to_owned(),
+        request_id: "req-1".to_owned(),
+        fields: None,
+    })
+    .unwrap();
+    crate::platform::client::refusal(429, &body)
+}
+
+/// A full sync waits out the request quota and goes on; a catch-up stops
+/// at it with `has_more`; a quota that never frees ends the full sync with
+/// its code after the patience. (Paused time: the waits take no real time.)
+#[tokio::test(start_paused = true)]
+async fn the_request_quota_is_waited_out_by_a_full_sync_and_stops_a_catch_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open_store(tmp.path());
+    let feed = Arc::new(FakeFeed::new());
+    feed.sales(1, 2500);
+    feed.quota_refusals.store(1, Ordering::SeqCst);
+    let bounded = sync::sync(store.clone(), feed.clone(), None, Budget::CATCH_UP)
+        .await
+        .unwrap();
+    assert!(bounded.has_more);
+    assert_eq!(bounded.applied, 0);
+
+    feed.quota_refusals.store(3, Ordering::SeqCst);
+    let started = tokio::time::Instant::now();
+    let report = full(&store, &feed).await.unwrap();
+    assert_eq!((report.applied, report.cursor), (2500, 2500));
+    assert!(!report.has_more);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1 + 2 + 4),
+        "waited 1, 2 and 4 s: {:?}",
+        started.elapsed()
+    );
+
+    feed.sales(2501, 10);
+    feed.quota_refusals.store(u32::MAX, Ordering::SeqCst);
+    let e = full(&store, &feed).await.unwrap_err();
+    assert_eq!(e.code, "auth.rate_limited");
+    assert!(started.elapsed() >= sync::QUOTA_PATIENCE);
+    assert_eq!(state(&store).cursor, 2500, "nothing half-applied");
 }
 
 /// A failure between pages (the network, or the app killed) keeps the
