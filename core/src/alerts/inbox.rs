@@ -163,7 +163,8 @@ impl AlertKind {
 pub struct Alert {
     /// Delivery order: a later alert has a higher id.
     pub id: i64,
-    /// The platform event that caused it.
+    /// The platform event that caused it; 0 for the protection alert of a
+    /// finding recorded outside any event (a sync, a bind, a reconciliation).
     pub event_id: u64,
     pub kind: AlertKind,
     /// Trade alerts: the trade record (the refund's or void's own record).
