@@ -30,6 +30,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -414,6 +415,9 @@ pub fn check_frame<S: EventSource + ?Sized>(source: &S, frame: &Frame) -> Result
 struct Control {
     cancel: watch::Sender<bool>,
     network: Notify,
+    /// Set when the loop has ended, before `Stopped` is told: a listener
+    /// told `Stopped` (a foreign one has no `wait`) sees `is_stopped`.
+    ended: AtomicBool,
 }
 
 /// A running stream loop. `cancel()` or dropping it stops the loop: no
@@ -436,8 +440,11 @@ impl LiveStream {
         self.control.network.notify_waiters();
     }
 
-    /// Whether the loop has ended.
+    /// Whether the loop has ended (true from before `Stopped` is told).
     pub fn is_stopped(&self) -> bool {
+        if self.control.ended.load(Ordering::Acquire) {
+            return true;
+        }
         match self.task.lock() {
             Ok(t) => t.as_ref().is_none_or(|t| t.is_finished()),
             Err(_) => true,
@@ -483,6 +490,7 @@ pub fn spawn<Src: EventSource, Snk: EventSink>(
     let control = Arc::new(Control {
         cancel,
         network: Notify::new(),
+        ended: AtomicBool::new(false),
     });
     let task = runtime.spawn(run(
         source,
@@ -566,6 +574,7 @@ async fn run<Src: EventSource, Snk: EventSink>(
             _ = tokio::time::sleep(retry_in) => {}
         }
     };
+    control.ended.store(true, Ordering::Release);
     // Ended by itself too: whoever awaits `ended()` stops with it.
     control.cancel.send_replace(true);
     on_state(StreamState::Stopped { error: stopped });

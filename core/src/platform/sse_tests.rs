@@ -892,3 +892,46 @@ async fn an_unsigned_or_wrong_answer_is_not_a_stream() {
     assert_eq!(e.kind, ErrorKind::Auth);
     assert!(ends_stream(&e));
 }
+
+#[tokio::test]
+async fn a_listener_told_stopped_sees_the_stream_stopped() {
+    // A foreign listener (Kotlin, Swift) has no `wait`: told `Stopped`, it
+    // asks `is_stopped`, from inside the call that told it.
+    let live_cell: Arc<std::sync::OnceLock<Arc<LiveStream>>> = Arc::new(Default::default());
+    let (opens_tx, _opens) = mpsc::unbounded_channel();
+    let (delivered_tx, mut delivered) = mpsc::unbounded_channel();
+    let (told_tx, mut told) = mpsc::unbounded_channel();
+    let source = Arc::new(Scripted {
+        client: client(),
+        scripts: Mutex::new(
+            vec![Script::Chunks {
+                chunks: chunks(&[1]),
+                then_close: false,
+            }]
+            .into(),
+        ),
+        opens: opens_tx,
+    });
+    let sink = Arc::new(Sink {
+        last: Mutex::new(None),
+        delivered: delivered_tx,
+        fail_once: Mutex::new(Vec::new()),
+    });
+    let cell = live_cell.clone();
+    let live = Arc::new(spawn(
+        &tokio::runtime::Handle::current(),
+        source,
+        sink,
+        quick(),
+        Arc::new(move |s| {
+            if let StreamState::Stopped { .. } = s {
+                let _ = told_tx.send(cell.get().map(|l| l.is_stopped()));
+            }
+        }),
+    ));
+    assert!(live_cell.set(live.clone()).is_ok());
+    assert_eq!(bounded(delivered.recv()).await, Some(1));
+    assert!(!live.is_stopped());
+    live.cancel();
+    assert_eq!(bounded(told.recv()).await, Some(Some(true)));
+}

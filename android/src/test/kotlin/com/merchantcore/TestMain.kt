@@ -16,5 +16,6 @@ fun main(args: Array<String>): Unit = runSuites(
         OnboardingTests(),
         TerminalsTests(),
         TradesTests(),
+        AlertsTests(),
     ),
 )

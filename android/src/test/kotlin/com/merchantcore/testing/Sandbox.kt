@@ -128,6 +128,63 @@ class Sandbox private constructor(
         return SSLContext.getInstance("TLS").apply { init(null, arrayOf(manager), SecureRandom()) }
     }
 
+    /** One trade as the sandbox made it (`POST /sandbox/trades`). */
+    data class MadeTrade(val tradeId: String, val channel: String, val amount: String, val terminalSn: String)
+
+    /**
+     * [count] trades of an active merchant, paid now (`POST /sandbox/trades`
+     * with `"status":"success"`), on [channel] for [amount] when given (drawn
+     * otherwise); each emits `trade.created` to the stream and the push outbox.
+     */
+    fun paidTrades(merchantId: String, count: Int, channel: String? = null, amount: String? = null): List<MadeTrade> {
+        val fields = buildList {
+            add("\"merchant_id\":\"$merchantId\"")
+            add("\"count\":$count")
+            add("\"status\":\"success\"")
+            channel?.let { add("\"channel\":\"$it\"") }
+            amount?.let { add("\"amount\":\"$it\"") }
+        }
+        val made = Json.obj(post("/sandbox/trades", fields.joinToString(",", "{", "}")))
+        return Json.asList(made["trades"]).map { t ->
+            val o = Json.asObj(t)
+            MadeTrade(Json.str(o, "trade_id"), Json.str(o, "channel"), Json.str(o, "amount"), Json.str(o, "terminal_sn"))
+        }
+    }
+
+    /** Closes the merchant's open event streams (`POST /sandbox/events/disconnect`); how many were open. */
+    fun disconnect(merchantId: String): Int {
+        val answer = Json.obj(post("/sandbox/events/disconnect", """{"merchant_id":"$merchantId"}"""))
+        return requireNotNull((answer["streams"] as? String)?.toIntOrNull()) { "no streams count: $answer" }
+    }
+
+    /** One signed push payload the platform "sent" (`GET /sandbox/outbox`). */
+    data class Pushed(val eventId: Long, val eventType: String, val tokenId: String, val payload: String) {
+        /** The event's `data` object (the payload's `body` is the event's JSON text). */
+        val data: Map<String, Any?> get() = Json.asObj(Json.obj(Json.str(Json.obj(payload), "body"))["data"])
+    }
+
+    /** Every push payload of the merchant in the sandbox's outbox, oldest first (all pages). */
+    fun outbox(merchantId: String): List<Pushed> {
+        val out = mutableListOf<Pushed>()
+        var cursor: String? = null
+        do {
+            val page = Json.obj(
+                get("/sandbox/outbox?merchant_id=${enc(merchantId)}&limit=200" + (cursor?.let { "&cursor=${enc(it)}" } ?: "")),
+            )
+            out += Json.asList(page["items"]).map { i ->
+                val o = Json.asObj(i)
+                Pushed(
+                    eventId = requireNotNull((o["event_id"] as? String)?.toLongOrNull()) { "no event_id: $o" },
+                    eventType = Json.str(o, "event_type"),
+                    tokenId = Json.str(o, "token_id"),
+                    payload = Json.str(o, "payload"),
+                )
+            }
+            cursor = page["next_cursor"] as? String
+        } while (cursor != null)
+        return out
+    }
+
     companion object {
         const val URL_PROPERTY = "merchant.sandbox.url"
 
