@@ -916,6 +916,7 @@ async fn a_listener_told_stopped_sees_the_stream_stopped() {
         last: Mutex::new(None),
         delivered: delivered_tx,
         fail_once: Mutex::new(Vec::new()),
+        refused: Arc::default(),
     });
     let cell = live_cell.clone();
     let live = Arc::new(spawn(

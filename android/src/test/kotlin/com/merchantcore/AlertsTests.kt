@@ -16,6 +16,7 @@ import com.merchantcore.testing.withTempDir
 import java.io.File
 import java.util.concurrent.CopyOnWriteArrayList
 import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeoutOrNull
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
@@ -82,6 +83,45 @@ class AlertsTests : Suite("alerts") {
         core.alerts(500u, null).filter { it.kind == AlertKind.TRADE_RECEIVED }
 
     init {
+        asyncTest("LiveAlerts hands the stream over as a Flow and completes when cancelled", timeout = 60.seconds) {
+            withTempDir { dir ->
+                MerchantCore(config(dir), MemorySecretStore()).use { core ->
+                    val merchantId = activeShop(core, "13700000033")
+                    LiveAlerts(core).use { live ->
+                        val items = Channel<LiveAlertItem>(Channel.UNLIMITED)
+                        val collector = launch { live.items.collect { items.send(it) } }
+                        bounded("connected") {
+                            while ((items.receive() as? LiveAlertItem.Status)?.status !is StreamStatus.Connected) Unit
+                        }
+                        val made = sandbox.paidTrades(merchantId, 3, "wechat", "850.00")
+                        val told = mutableListOf<Alert>()
+                        val events = mutableListOf<PushEvent>()
+                        bounded("three alerts") {
+                            while (told.size < 3) {
+                                when (val item = items.receive()) {
+                                    is LiveAlertItem.Told -> told += item.alert
+                                    is LiveAlertItem.Event -> events += item.event
+                                    is LiveAlertItem.Status -> Unit
+                                }
+                            }
+                        }
+                        assertEquals(made.map { it.tradeId }, told.map { it.tradeId }, "in the order made, once each")
+                        assertTrue(told.all { it.voiceText == "微信收款八百五十元" }, "$told")
+                        assertTrue(events.isNotEmpty(), "the events came before their alerts")
+                        live.cancel()
+                        bounded("the flow completes") { collector.join() }
+                        assertTrue(live.isStopped)
+                        val rest = items.toListNow()
+                        assertTrue(rest.none { it is LiveAlertItem.Told }, "nothing told after: $rest")
+                        assertTrue(
+                            rest.any { it is LiveAlertItem.Status && it.status is StreamStatus.Stopped },
+                            "the flow ends with Stopped: $rest",
+                        )
+                    }
+                }
+            }
+        }
+
         asyncTest(
             "a listener is told every trade exactly once, with its voice, while the sandbox drops the stream",
             timeout = 150.seconds,
