@@ -23,7 +23,7 @@ use merchant_core::findings::{Finding, FindingSeverity};
 use merchant_core::money::Amount;
 use merchant_core::platform::Call;
 use merchant_core::session::{PushEvent, PushProvider};
-use merchant_core::{Lang, MerchantCore, MerchantError};
+use merchant_core::{MerchantCore, MerchantError};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -41,10 +41,15 @@ const ANOMALIES: [&str; 4] = [
     "foreign_terminal",
 ];
 
+/// The overcharged trade: a scan code (no fee cap) large enough that the
+/// quarter point above the agreed rate shows in fen.
+const OVERCHARGED: (&str, &str) = ("wechat", "388.00");
+
 /// What the listener heard, handed to the story in order.
 enum Heard {
     Alert(Alert),
     Status(StreamStatus),
+    Event(PushEvent),
 }
 
 /// The app's listener: prints each alert and stream status as it arrives,
@@ -66,7 +71,8 @@ impl Printer {
 }
 
 impl AlertListener for Printer {
-    fn on_event(&self, _event: PushEvent) -> Result<(), MerchantError> {
+    fn on_event(&self, event: PushEvent) -> Result<(), MerchantError> {
+        let _ = self.heard.send(Heard::Event(event));
         Ok(())
     }
 
@@ -97,7 +103,23 @@ fn print_alert(a: &Alert) {
     } else {
         ""
     };
-    println!("    {mark} {}：{}{large}", a.title, a.body);
+    // A trade anomaly's text ends with its advice: shown on a line of its own.
+    let lang = merchant_core::error::current_language();
+    let split = ANOMALIES
+        .iter()
+        .map(|x| merchant_core::alerts::detect::advice(&format!("alert.{x}"), lang))
+        .find_map(|advice| {
+            let text = a.body.strip_suffix(advice)?;
+            Some((text.trim_end(), advice))
+        })
+        .filter(|_| a.protection);
+    match split {
+        Some((text, advice)) => {
+            println!("    {mark} {}：{text}", a.title);
+            println!("       建议 / advice: {advice}");
+        }
+        None => println!("    {mark} {}：{}{large}", a.title, a.body),
+    }
     if !a.voice_text.is_empty() {
         let clips = if a.clips.is_empty() {
             "TTS".to_owned()
@@ -158,6 +180,24 @@ impl Ears {
         false
     }
 
+    /// Waits (at most [`LIMIT`]) for the `speaker.changed` event naming
+    /// `holder`; the number of alerts told until then.
+    async fn caught_up(&mut self, holder: &str) -> Option<usize> {
+        let deadline = Instant::now() + LIMIT;
+        let mut alerts = 0;
+        loop {
+            match self.next(deadline).await? {
+                Heard::Alert(_) => alerts += 1,
+                Heard::Event(e)
+                    if e.event_type == "speaker.changed" && e.body_json.contains(holder) =>
+                {
+                    return Some(alerts);
+                }
+                Heard::Event(_) | Heard::Status(_) => {}
+            }
+        }
+    }
+
     /// Waits (at most [`LIMIT`]) until a trade alert of each record in
     /// `wanted` was told.
     async fn trade_alerts(&mut self, wanted: &[String]) -> Result<(), Vec<String>> {
@@ -170,7 +210,7 @@ impl Ears {
                         left.remove(t);
                     }
                 }
-                Some(Heard::Status(_)) => {}
+                Some(Heard::Status(_) | Heard::Event(_)) => {}
                 None => return Err(left.into_iter().cloned().collect()),
             }
         }
@@ -224,6 +264,7 @@ pub(super) async fn alerts_story(
         "large-amount highlight (yuan)",
         format!("≥ {large}"),
     );
+    let before = core.speaker().await.map_err(|e| s.fail("speaker", &e))?;
     let speaker = core
         .claim_speaker()
         .await
@@ -262,6 +303,16 @@ pub(super) async fn alerts_story(
     if !ears.status(|st| *st == StreamStatus::Connected).await {
         println!("    ✗ 实时连接未建立 / the live stream did not connect");
         return Err(Failed);
+    }
+    // The stream first brings what this phone was not told yet, up to the
+    // latest event: this phone's own claim of the speaker role (when the
+    // claim changed the role).
+    if let (false, Some(holder)) = (before.this_device, speaker.device_id.as_deref()) {
+        let Some(caught_up) = ears.caught_up(holder).await else {
+            println!("    ✗ 补发未完成 / the stream did not catch up");
+            return Err(Failed);
+        };
+        s.say("补发的提醒", "alerts caught up", caught_up);
     }
 
     s.step(
@@ -482,12 +533,12 @@ async fn protection(
     for anomaly in ANOMALIES {
         let code = format!("alert.{anomaly}");
         println!("    → 异常交易 / anomalous trade: {anomaly}");
-        sandbox
-            .make(
-                s,
-                serde_json::json!({"merchant_id": merchant, "anomaly": anomaly}),
-            )
-            .await?;
+        let mut body = serde_json::json!({"merchant_id": merchant, "anomaly": anomaly});
+        if anomaly == "fee_above_rate" {
+            body["channel"] = OVERCHARGED.0.into();
+            body["amount"] = OVERCHARGED.1.into();
+        }
+        sandbox.make(s, body).await?;
         let deadline = Instant::now() + LIMIT;
         let mut raised = false;
         while !raised {
@@ -510,16 +561,12 @@ async fn protection(
             let Some(f) = findings.iter().find(|f| f.id == id) else {
                 continue;
             };
-            let advice = merchant_core::alerts::detect::advice(&f.code, Lang::Zh);
             println!(
                 "       ↳ [{}] {}，提醒编号 / finding #{}",
                 f.code,
                 severity(f.severity),
                 f.id
             );
-            if !advice.is_empty() {
-                println!("       ↳ 建议 / advice: {advice}");
-            }
             raised = f.code == code;
         }
     }
