@@ -11,6 +11,7 @@
 //! sleeps to wait.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,6 +59,8 @@ struct Printer {
     heard: mpsc::UnboundedSender<Heard>,
     /// Times told, by (trade record, status).
     told: Mutex<HashMap<(String, String), u32>>,
+    /// Whether the stream is connected now.
+    connected: AtomicBool,
 }
 
 impl Printer {
@@ -88,6 +91,8 @@ impl AlertListener for Printer {
 
     fn on_status(&self, status: StreamStatus) -> Result<(), MerchantError> {
         print_status(&status);
+        self.connected
+            .store(status == StreamStatus::Connected, Ordering::SeqCst);
         let _ = self.heard.send(Heard::Status(status));
         Ok(())
     }
@@ -294,6 +299,7 @@ pub(super) async fn alerts_story(
     let printer = Arc::new(Printer {
         heard: tx,
         told: Mutex::new(HashMap::new()),
+        connected: AtomicBool::new(false),
     });
     let mut ears = Ears { heard: rx };
     let handle = core
@@ -323,7 +329,7 @@ pub(super) async fn alerts_story(
     for (channel, amount) in [("wechat", "850.00"), ("alipay", "36.50")] {
         made.extend(sandbox.trade(s, merchant, channel, amount).await?);
     }
-    wait_for(s, &mut ears, &made).await?;
+    wait_for(&mut ears, &made).await?;
 
     s.step(
         "实时连接被切断一次（沙箱控制），其间继续收款",
@@ -353,16 +359,29 @@ pub(super) async fn alerts_story(
     for (channel, amount) in [("unionpay_qr", "128.00"), ("debit_card", "1280.00")] {
         later.extend(sandbox.trade(s, merchant, channel, amount).await?);
     }
-    s.say("断线期间收款", "payments while dropped", later.len());
+    // The reconnect waits a random part of a second (full jitter): say
+    // whether these payments came while the stream was down.
+    if printer.connected.load(Ordering::SeqCst) {
+        s.say("重连后收款", "payments after it came back", later.len());
+    } else {
+        s.say(
+            "断线期间收款",
+            "payments while the stream was down",
+            later.len(),
+        );
+    }
     if streams > 0 && !ears.status(|st| *st == StreamStatus::Connected).await {
         println!("    ✗ 没有重连 / the stream did not come back");
         return Err(Failed);
     }
-    wait_for(s, &mut ears, &later).await?;
+    wait_for(&mut ears, &later).await?;
     made.extend(later);
 
     s.step("退款一笔（实时提醒）", "Refunding one of them (told live)");
-    let sale = made.first().cloned().unwrap_or_default();
+    let Some(sale) = made.first().cloned() else {
+        println!("    ✗ 没有可退款的交易 / no trade to refund");
+        return Err(Failed);
+    };
     let half = Amount::parse("425.00").map_err(|e| s.fail("amount", &e.into()))?;
     let refund = core
         .refund_trade(sale.clone(), half, Some("顾客退货".to_owned()))
@@ -370,7 +389,7 @@ pub(super) async fn alerts_story(
         .map_err(|e| s.fail("refund_trade", &e))?;
     s.say("原交易", "sale", &sale);
     s.say("退款金额", "refunded", format!("¥{}", refund.refund.amount));
-    wait_for(s, &mut ears, std::slice::from_ref(&refund.refund.trade_id)).await?;
+    wait_for(&mut ears, std::slice::from_ref(&refund.refund.trade_id)).await?;
     made.push(refund.refund.trade_id);
     let once = made.iter().filter(|t| printer.times_told(t) == 1).count();
     s.say(
@@ -438,7 +457,7 @@ pub(super) async fn alerts_story(
 }
 
 /// Waits for the trade alerts of `ids`, or fails naming the missing ones.
-async fn wait_for(s: &Story, ears: &mut Ears, ids: &[String]) -> Result<(), Failed> {
+async fn wait_for(ears: &mut Ears, ids: &[String]) -> Result<(), Failed> {
     if let Err(missing) = ears.trade_alerts(ids).await {
         println!(
             "    ✗ {} 秒内未收到提醒 / no alert within {} s: {}",
@@ -446,7 +465,6 @@ async fn wait_for(s: &Story, ears: &mut Ears, ids: &[String]) -> Result<(), Fail
             LIMIT.as_secs(),
             missing.join(", ")
         );
-        let _ = s;
         return Err(Failed);
     }
     Ok(())
@@ -479,7 +497,13 @@ impl Sandbox<'_> {
         channel: &str,
         amount: &str,
     ) -> Result<Vec<String>, Failed> {
-        println!("    → 顾客付款 / a customer pays: {channel} ¥{amount}");
+        let label = merchant_core::money::Channel::parse(channel)
+            .map(|c| {
+                let lang = merchant_core::error::current_language();
+                c.label(lang)
+            })
+            .unwrap_or(channel);
+        println!("    → 顾客付款 / a customer pays: {label} ¥{amount}");
         self.make(
             s,
             serde_json::json!({"merchant_id": merchant, "channel": channel, "amount": amount, "status": "success"}),
