@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use merchant_contract::domain::sandbox::InjectedTrades;
-use merchant_contract::wire::Page;
 use merchant_contract::wire::sandbox::{Clock, OutboxItem};
+use merchant_contract::wire::{Page, event_types};
 use merchant_core::alerts::Alert;
 use merchant_core::alerts::stream::{AlertListener, StreamStatus};
 use merchant_core::findings::{Finding, FindingSeverity};
@@ -193,10 +193,12 @@ impl Ears {
         loop {
             match self.next(deadline).await? {
                 Heard::Alert(_) => alerts += 1,
-                Heard::Event(e)
-                    if e.event_type == "speaker.changed" && e.body_json.contains(holder) =>
-                {
-                    return Some(alerts);
+                Heard::Event(e) if e.event_type == event_types::SPEAKER_CHANGED => {
+                    let data: serde_json::Value =
+                        serde_json::from_str(&e.body_json).unwrap_or_default();
+                    if data["device_id"].as_str() == Some(holder) {
+                        return Some(alerts);
+                    }
                 }
                 Heard::Event(_) | Heard::Status(_) => {}
             }
@@ -260,7 +262,7 @@ pub(super) async fn alerts_story(
         large_amount: Some(large),
         ..settings
     };
-    core.set_alert_settings(settings.clone())
+    core.set_alert_settings(settings)
         .await
         .map_err(|e| s.fail("set_alert_settings", &e))?;
     s.say("语音播报", "voice broadcast", "开 / on");
@@ -707,7 +709,9 @@ async fn outbox_payload(
             .await
             .map_err(|e| s.fail("/sandbox/outbox", &e))?;
         if let Some(item) = page.items.into_iter().find(|i| {
-            i.token == token && i.event_type == "trade.created" && i.payload.contains(trade_id)
+            i.token == token
+                && i.event_type == event_types::TRADE_CREATED
+                && i.payload.contains(trade_id)
         }) {
             return Ok(Some(item.payload));
         }
