@@ -447,6 +447,10 @@ pub(super) async fn alerts_story(
                 still.len()
             ),
         );
+        if still.iter().any(|f| f.id == first.id) {
+            println!("    ✗ 确认后仍待处理 / still open after it was acknowledged");
+            return Err(Failed);
+        }
     }
     handle.cancel();
     if tokio::time::timeout(LIMIT, handle.wait()).await.is_err() {
