@@ -11,7 +11,7 @@
 //! sleeps to wait.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,6 +61,8 @@ struct Printer {
     told: Mutex<HashMap<(String, String), u32>>,
     /// Whether the stream is connected now.
     connected: AtomicBool,
+    /// Alerts told in all.
+    alerts: AtomicUsize,
 }
 
 impl Printer {
@@ -81,6 +83,7 @@ impl AlertListener for Printer {
 
     fn on_alert(&self, alert: Alert) -> Result<(), MerchantError> {
         print_alert(&alert);
+        self.alerts.fetch_add(1, Ordering::SeqCst);
         if let (Some(t), Some(s)) = (&alert.trade_id, &alert.status) {
             let mut told = self.told.lock().unwrap_or_else(|p| p.into_inner());
             *told.entry((t.clone(), s.clone())).or_default() += 1;
@@ -186,23 +189,21 @@ impl Ears {
     }
 
     /// Waits (at most [`LIMIT`]) for the `speaker.changed` event naming
-    /// `holder`; the number of alerts told until then.
-    async fn caught_up(&mut self, holder: &str) -> Option<usize> {
+    /// `holder`.
+    async fn caught_up(&mut self, holder: &str) -> bool {
         let deadline = Instant::now() + LIMIT;
-        let mut alerts = 0;
-        loop {
-            match self.next(deadline).await? {
-                Heard::Alert(_) => alerts += 1,
-                Heard::Event(e) if e.event_type == event_types::SPEAKER_CHANGED => {
-                    let data: serde_json::Value =
-                        serde_json::from_str(&e.body_json).unwrap_or_default();
-                    if data["device_id"].as_str() == Some(holder) {
-                        return Some(alerts);
-                    }
+        while let Some(h) = self.next(deadline).await {
+            if let Heard::Event(e) = h
+                && e.event_type == event_types::SPEAKER_CHANGED
+            {
+                let data: serde_json::Value =
+                    serde_json::from_str(&e.body_json).unwrap_or_default();
+                if data["device_id"].as_str() == Some(holder) {
+                    return true;
                 }
-                Heard::Event(_) | Heard::Status(_) => {}
             }
         }
+        false
     }
 
     /// Waits (at most [`LIMIT`]) until a trade alert of each record in
@@ -302,6 +303,7 @@ pub(super) async fn alerts_story(
         heard: tx,
         told: Mutex::new(HashMap::new()),
         connected: AtomicBool::new(false),
+        alerts: AtomicUsize::new(0),
     });
     let mut ears = Ears { heard: rx };
     let handle = core
@@ -316,11 +318,15 @@ pub(super) async fn alerts_story(
     // latest event: this phone's own claim of the speaker role (when the
     // claim changed the role).
     if let (false, Some(holder)) = (before.this_device, speaker.device_id.as_deref()) {
-        let Some(caught_up) = ears.caught_up(holder).await else {
+        if !ears.caught_up(holder).await {
             println!("    ✗ 补发未完成 / the stream did not catch up");
             return Err(Failed);
-        };
-        s.say("补发的提醒", "alerts caught up", caught_up);
+        }
+        s.say(
+            "补发的提醒",
+            "alerts caught up",
+            printer.alerts.load(Ordering::SeqCst),
+        );
     }
 
     s.step(
