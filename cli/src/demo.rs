@@ -12,6 +12,8 @@
 //! Every step prints in Chinese with English alongside. Exit 0 when the story
 //! completes, 1 when a step fails (its stable code is printed), 2 for usage.
 
+mod alerts;
+
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -387,6 +389,10 @@ async fn story(args: Args) -> Result<(), Failed> {
     // 9. The shop's trades: synced onto the phone, today's page and
     // summary, a refund, yesterday reconciled, this month exported.
     trades_story(&mut s, &core, &platform, &args).await?;
+
+    // 10. Alerts: live ones with their voice, a dropped stream resumed,
+    // each trade anomaly's protection alert, a push shown once.
+    alerts::alerts_story(&mut s, &core, &platform, &args).await?;
     drop(core);
     if let Some(sandbox) = platform.embedded {
         sandbox.shutdown().await;

@@ -164,6 +164,7 @@ fn demo_runs_the_same_story_against_a_served_sandbox() {
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
+    alerts_shown(&stdout);
 
     // Pinned to another key, the same platform is refused before anything is sent.
     let refused = Command::new(env!("CARGO_BIN_EXE_merchant"))
@@ -194,6 +195,8 @@ fn demo_runs_the_same_story_against_a_served_sandbox() {
     let stdout = String::from_utf8_lossy(&quiet.stdout);
     assert!(quiet.status.success(), "demo failed:\n{stdout}");
     assert!(stdout.contains("renewal step skipped"), "{stdout}");
+    // The same platform a second time: the alerts part is told again.
+    alerts_shown(&stdout);
     assert!(!stdout.contains("Renewing the session"), "{stdout}");
     let after = clock(&banner);
     assert!(
@@ -201,6 +204,25 @@ fn demo_runs_the_same_story_against_a_served_sandbox() {
         "the clock moved from {before} to {after}"
     );
     drop(server);
+}
+
+/// The demo's alerts part on a served sandbox, first run or repeat: the
+/// live payments told with their voice, the drop resumed, one protection
+/// alert per trade anomaly, the push shown once and its repeat recognised.
+fn alerts_shown(stdout: &str) {
+    for shown in [
+        "🔊 微信收款八百五十元  [wechat_received 8 hundred 5 ten yuan]",
+        "🔊 刷卡收款一千二百八十元  [card_received 1 thousand 2 hundred 8 ten yuan]",
+        "5/5 笔各提醒一次",
+        "↳ [alert.merchant_code]",
+        "↳ [alert.fee_above_rate]",
+        "↳ [alert.double_charge]",
+        "↳ [alert.foreign_terminal]",
+        "📱 通知 / notification: 收款到账：支付宝收款 23.00 元",
+        "recognised as a replay, not shown [platform.push_replayed]",
+    ] {
+        assert!(stdout.contains(shown), "missing {shown:?} in:\n{stdout}");
+    }
 }
 
 /// The served sandbox's business clock (unix seconds), read over its pinned
