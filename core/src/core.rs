@@ -275,6 +275,7 @@ fn trade_fact(
             outcome,
             RecordOutcome::Ignored(Ignored::StatusBackwards { .. } | Ignored::KindChanged { .. })
         ),
+        changed_at_ms: t.updated_at_ms,
     }
 }
 

@@ -38,6 +38,8 @@ pub struct TradeFact {
     /// The record is older than what the phone keeps (a status moving
     /// backwards, another kind): nothing is told for it.
     pub stale: bool,
+    /// When the record reached its status (its last change), unix ms.
+    pub changed_at_ms: i64,
 }
 
 /// The voice of a trade alert when the rules let it speak.
@@ -51,6 +53,7 @@ fn voice(
         amount: f.amount,
         terminal_sn: &f.terminal_sn,
         at_ms: now_ms,
+        changed_at_ms: f.changed_at_ms,
     };
     if !rules::speaks(s, spoken) {
         return None;
@@ -279,6 +282,7 @@ mod tests {
             amount: Amount::from_fen(85_000).unwrap(),
             terminal_sn: "LKLA800123455".to_owned(),
             stale: false,
+            changed_at_ms: 0,
         }
     }
 
@@ -313,6 +317,17 @@ mod tests {
             let v = trade_alert(&f, &s, 0).unwrap().voice.unwrap();
             assert_eq!(v.text, "退款八百五十元");
         }
+    }
+
+    #[test]
+    fn a_trade_told_long_after_it_happened_is_shown_but_not_said() {
+        let s = AlertSettings::default();
+        let late = rules::SPEAK_WITHIN_MS + 1;
+        let a = trade_alert(&sale("success"), &s, late).unwrap();
+        assert!(a.voice.is_none(), "history is not read aloud");
+        assert!(a.body_zh.contains("850.00"));
+        let fresh = trade_alert(&sale("success"), &s, rules::SPEAK_WITHIN_MS).unwrap();
+        assert!(fresh.voice.is_some());
     }
 
     #[test]

@@ -32,16 +32,24 @@ fn sale(n: u64, status: domain::TradeStatus, seq: u64) -> domain::Trade {
         merchant_no: "822290058120001".into(),
         merchant_name: "老王便利店".into(),
         card: None,
-        payer: Some("p_9f3a2c".into()),
+        payer: Some(format!("p_{n:06}")),
         reference_no: format!("{:012}", n),
         batch_no: "000001".into(),
         voucher_no: format!("{:06}", n),
         log_no: format!("20250601{:06}", n),
         business_date: "2025-06-01".into(),
-        created_at: "2025-06-01T09:30:00+08:00".into(),
-        updated_at: "2025-06-01T09:30:00+08:00".into(),
+        created_at: just_now(),
+        updated_at: just_now(),
         change_seq: seq,
     }
+}
+
+/// Now, as the platform writes times: the test trades are paid as they
+/// are told, so their alerts speak.
+fn just_now() -> String {
+    chrono::Utc::now()
+        .with_timezone(&crate::validate::CHINA)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 fn event(id: u64, event_type: &str, data: serde_json::Value) -> PushEvent {

@@ -181,18 +181,29 @@ pub fn is_quiet(s: &AlertSettings, minute: u16) -> bool {
     }
 }
 
+/// How late a trade may be told and still be said aloud: a trade that
+/// reached its status longer ago (the stream resuming after hours away, a
+/// first subscription catching up on history) is shown, not said, so a
+/// phone back online does not read out a backlog as if customers were
+/// paying now.
+pub const SPEAK_WITHIN_MS: i64 = 10 * 60 * 1000;
+
 /// A trade alert's facts the rules look at.
 #[derive(Debug, Clone, Copy)]
 pub struct Spoken<'a> {
     pub amount: Amount,
     pub terminal_sn: &'a str,
+    /// When it is told (quiet hours are read at this time), unix ms.
     pub at_ms: i64,
+    /// When the trade reached its status, unix ms.
+    pub changed_at_ms: i64,
 }
 
 /// Whether a trade alert speaks on this device.
 pub fn speaks(s: &AlertSettings, t: Spoken<'_>) -> bool {
     s.broadcast
         && s.speaker
+        && t.at_ms.saturating_sub(t.changed_at_ms) <= SPEAK_WITHIN_MS
         && !is_quiet(s, china_minute(t.at_ms))
         && t.amount.to_fen() >= s.min_amount.to_fen()
         && !s.muted_terminals.iter().any(|m| m == t.terminal_sn)
@@ -226,6 +237,7 @@ mod tests {
             amount,
             terminal_sn: "LKLA800123455",
             at_ms: at(h, m),
+            changed_at_ms: at(h, m),
         }
     }
 
@@ -311,6 +323,20 @@ mod tests {
             ..trade(yuan(5), 12, 0)
         };
         assert!(speaks(&s, other));
+    }
+
+    #[test]
+    fn a_trade_told_ten_minutes_late_is_said_later_ones_are_not() {
+        let s = AlertSettings::default();
+        let paid = trade(yuan(5), 12, 0);
+        let late = |ms: i64| Spoken {
+            at_ms: paid.changed_at_ms + ms,
+            ..paid
+        };
+        assert!(speaks(&s, late(SPEAK_WITHIN_MS)));
+        assert!(!speaks(&s, late(SPEAK_WITHIN_MS + 1)));
+        // A trade stamped ahead of the phone's clock still speaks.
+        assert!(speaks(&s, late(-60_000)));
     }
 
     #[test]
