@@ -272,13 +272,7 @@ async fn findings_recorded_outside_events_reach_the_live_listener_at_once() {
         Some(serde_json::json!({"merchant_id": merchant_id, "count": 200, "days": 2, "settle": false})),
     )
     .await;
-    let clock = sandbox_control(&sb, "/sandbox/clock", None).await;
-    let today =
-        chrono::NaiveDate::parse_from_str(&clock["now"].as_str().unwrap()[..10], "%Y-%m-%d")
-            .unwrap();
-    let yesterday = (today - chrono::Days::new(1))
-        .format("%Y-%m-%d")
-        .to_string();
+    let yesterday = sandbox_day_before(&sb, 1).await;
     sandbox_control(
         &sb,
         "/sandbox/settlements",

@@ -277,16 +277,8 @@ async fn a_day_settled_short_is_a_discrepancy_and_a_protection_finding() {
     )
     .unwrap();
     assert!(seeded.trades > 0);
-    let clock = sandbox_control(&sb, "/sandbox/clock", None).await;
-    let today = clock["now"].as_str().expect("the clock's now")[..10].to_owned();
-    let yesterday = (chrono::NaiveDate::parse_from_str(&today, "%Y-%m-%d").unwrap()
-        - chrono::Days::new(1))
-    .format("%Y-%m-%d")
-    .to_string();
-    let before = (chrono::NaiveDate::parse_from_str(&today, "%Y-%m-%d").unwrap()
-        - chrono::Days::new(2))
-    .format("%Y-%m-%d")
-    .to_string();
+    let yesterday = sandbox_day_before(&sb, 1).await;
+    let before = sandbox_day_before(&sb, 2).await;
     sandbox_control(
         &sb,
         "/sandbox/settlements",

@@ -203,3 +203,14 @@ pub async fn active_shop(
         .expect("terminal bound");
     (merchant_id, terminal.sn)
 }
+
+/// The business day `days` before the sandbox clock's today (China time),
+/// as `YYYY-MM-DD`.
+pub async fn sandbox_day_before(sb: &RunningSandbox, days: u64) -> String {
+    let clock = sandbox_control(sb, "/sandbox/clock", None).await;
+    let today = clock["now"].as_str().expect("the clock's now")[..10].to_owned();
+    (chrono::NaiveDate::parse_from_str(&today, "%Y-%m-%d").expect("the clock's date")
+        - chrono::Days::new(days))
+    .format("%Y-%m-%d")
+    .to_string()
+}
