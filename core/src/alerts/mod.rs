@@ -59,9 +59,7 @@ impl MerchantCore {
             let store = state.merchant_store().await?;
             // Findings recorded outside events (a sync's detectors, a
             // reconciliation, a bind refused) are listed as alerts too.
-            store
-                .db()
-                .write(|tx| pipeline::tell_findings(tx, 0, pipeline::now_ms()))?;
+            pipeline::tell_findings_in(&store)?;
             store
                 .db()
                 .read(|c| inbox::list(c, limit.min(MAX_PAGE), before_id))

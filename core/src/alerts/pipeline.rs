@@ -190,6 +190,26 @@ pub fn tell_findings(conn: &Connection, event_id: u64, now_ms: i64) -> Result<Ve
     Ok(ids)
 }
 
+/// Whether a finding waits to be told (a read: the writer is taken only
+/// when there is something to write).
+pub fn has_untold_findings(conn: &Connection) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM finding
+                        WHERE id > COALESCE((SELECT last_finding_id FROM finding_told WHERE id = 1), 0))",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Tells the findings not told yet, in a write transaction of `store` when
+/// there are any.
+pub fn tell_findings_in(store: &MerchantStore) -> Result<()> {
+    if store.db().read(has_untold_findings)? {
+        store.db().write(|tx| tell_findings(tx, 0, now_ms()))?;
+    }
+    Ok(())
+}
+
 /// How long an event id is kept as seen. Longer than any way it can come
 /// again: a push is refused once its timestamp leaves the freshness window
 /// (minutes), and the platform's stream resumes only from recent events.
@@ -283,11 +303,12 @@ pub fn comes_again(e: &Error) -> bool {
 }
 
 /// Turns the findings not told yet into protection alerts, then delivers
-/// every undelivered alert to `listener` ([`flush`]). Taking the writer
-/// first also waits out a transaction that woke us while recording a
-/// finding.
+/// every undelivered alert to `listener` ([`flush`]).
 pub fn tell(store: &MerchantStore, listener: &dyn AlertListener) -> Result<usize> {
-    store.db().write(|tx| tell_findings(tx, 0, now_ms()))?;
+    // A finding recorded inside a transaction still open is not seen by
+    // the read: wait it out on the writer first.
+    store.db().write(|_| Ok(()))?;
+    tell_findings_in(store)?;
     flush(store, listener)
 }
 
