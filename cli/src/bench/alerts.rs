@@ -12,7 +12,11 @@
 //! - push: the sandbox's own signed payloads from its push outbox (a
 //!   registered FCM token) handed to `handle_push` on the warm core, each
 //!   beside the payload's parse and signature check alone (the contract's
-//!   `SignedPush::verify`);
+//!   `SignedPush::verify`) and a small exported call (`alert_settings`: the
+//!   hand-offs to the core's runtime and back); then as many again with the
+//!   store's write-ahead log checkpointed, untimed, before each push, which
+//!   shows what SQLite's automatic checkpoint (every 1,000 WAL pages, about
+//!   every 50 pushes) adds to the tail;
 //! - cold push: a fresh process opening the core and handling one payload,
 //!   timed from before `MerchantCore::new` to the notification;
 //! - the detectors: the same signed feed pages ingested through
@@ -23,8 +27,8 @@
 //!   detector runs.
 //!
 //! `--rows N`: sales seeded over a year for the detectors' figure (default
-//! 100,000); the push figures take min(N, 1000) payloads and the live ones
-//! min(N, 500) trades.
+//! 100,000); the push figures take min(N, 1000) payloads (twice: plain and
+//! checkpointed) and the live ones min(N, 500) trades.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -164,25 +168,17 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
     rt.block_on(trades::seed_year(&platform, &merchant_id, rows))?;
     let pages = trades::signed_pages(&rt, &core)?;
 
-    // Push on the warm core; the last `runs` payloads are for the cold
-    // children.
-    let payloads = rt.block_on(fresh_payloads(&control, &merchant_id, pushes + runs))?;
-    let (warm, cold) = payloads.split_at(pushes);
+    // Push on the warm core, then again with the store's write-ahead log
+    // checkpointed (untimed) before each push; the last `runs` payloads are
+    // for the cold children.
+    let payloads = rt.block_on(fresh_payloads(&control, &merchant_id, 2 * pushes + runs))?;
+    let (warm, rest) = payloads.split_at(pushes);
+    let (checkpointed, cold) = rest.split_at(pushes);
     let key = PlatformPublicKey::from_base64(&platform.public_key).map_err(err)?;
-    let (mut handled, mut verified) = (Vec::new(), Vec::new());
-    for payload in warm {
-        let start = Instant::now();
-        SignedPush::parse(payload)
-            .and_then(|p| p.verify(&key))
-            .map_err(err)?;
-        verified.push(ms_since(start));
-        let start = Instant::now();
-        let shown = rt
-            .block_on(core.handle_push(payload.clone().into_bytes()))
-            .map_err(err)?;
-        handled.push(ms_since(start));
-        shown.ok_or("a fresh push payload gave no notification")?;
-    }
+    let plain = pushed(&rt, &core, warm, &key, None)?;
+    let wal = rusqlite::Connection::open(&db_path).map_err(err)?;
+    let quiet = pushed(&rt, &core, checkpointed, &key, Some(&wal))?;
+    drop(wal);
     drop(core);
 
     // Cold push, each in a fresh process.
@@ -233,18 +229,18 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
     let per_s = |s: Option<f64>| s.filter(|s| *s > 0.0).map(|s| ingested as f64 / s);
     let with_rate = per_s(percentile(&with, 50.0));
     let without_rate = per_s(percentile(&without, 50.0));
-    let handle_p99 = percentile(&handled, 99.0);
-    let verify_p99 = percentile(&verified, 99.0);
+    let handle_p99 = percentile(&plain.handled, 99.0);
+    let verify_p99 = percentile(&plain.verified, 99.0);
     Ok(vec![
         Figure::new(
             "pushes",
-            Some(handled.len() as f64),
+            Some(plain.handled.len() as f64),
             "",
             "push payloads handled on the warm core",
         ),
         Figure::new(
             "handle_push_p50_ms",
-            percentile(&handled, 50.0),
+            percentile(&plain.handled, 50.0),
             "ms",
             "handle_push of a fresh payload from the sandbox's outbox, warm core",
         ),
@@ -259,6 +255,18 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
             verify_p99,
             "ms",
             "reference: the payload's parse and signature check alone, 99th percentile",
+        ),
+        Figure::new(
+            "core_call_p99_ms",
+            percentile(&plain.called, 99.0),
+            "ms",
+            "reference: alert_settings (an exported call's hand-offs, one small read), 99th percentile",
+        ),
+        Figure::new(
+            "handle_push_checkpointed_p99_ms",
+            percentile(&quiet.handled, 99.0),
+            "ms",
+            "reference: handle_push_p99_ms with the store's WAL checkpointed (untimed) before each push",
         ),
         Figure::ratio(
             "push_ratio",
@@ -295,6 +303,12 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
             percentile(&live.control, 50.0),
             "ms",
             "reference: that control call's own round trip (send to answer)",
+        ),
+        Figure::new(
+            "control_p99_ms",
+            percentile(&live.control, 99.0),
+            "ms",
+            "reference: the same, 99th percentile",
         ),
         Figure::new(
             "resume_p50_ms",
@@ -362,6 +376,54 @@ fn quick() -> StreamConfig {
         },
         ..StreamConfig::default()
     }
+}
+
+/// What the push part measured, in milliseconds a payload.
+struct Pushed {
+    /// `handle_push`.
+    handled: Vec<f64>,
+    /// The payload's parse and signature check alone.
+    verified: Vec<f64>,
+    /// `alert_settings`, a small exported call.
+    called: Vec<f64>,
+}
+
+/// Hands each payload to `core.handle_push`, each beside the references;
+/// with `checkpoint`, the store's write-ahead log is checkpointed through
+/// it (untimed) before each payload.
+fn pushed(
+    rt: &tokio::runtime::Runtime,
+    core: &MerchantCore,
+    payloads: &[String],
+    key: &PlatformPublicKey,
+    checkpoint: Option<&rusqlite::Connection>,
+) -> Result<Pushed, String> {
+    let mut out = Pushed {
+        handled: Vec::new(),
+        verified: Vec::new(),
+        called: Vec::new(),
+    };
+    for payload in payloads {
+        if let Some(c) = checkpoint {
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                .map_err(err)?;
+        }
+        let start = Instant::now();
+        SignedPush::parse(payload)
+            .and_then(|p| p.verify(key))
+            .map_err(err)?;
+        out.verified.push(ms_since(start));
+        let start = Instant::now();
+        rt.block_on(core.alert_settings()).map_err(err)?;
+        out.called.push(ms_since(start));
+        let start = Instant::now();
+        let shown = rt
+            .block_on(core.handle_push(payload.clone().into_bytes()))
+            .map_err(err)?;
+        out.handled.push(ms_since(start));
+        shown.ok_or("a fresh push payload gave no notification")?;
+    }
+    Ok(out)
 }
 
 /// A consistent copy of the store at `from` (in use by the core) at `to`.
