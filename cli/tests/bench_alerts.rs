@@ -7,7 +7,7 @@ mod common;
 
 use common::merchant;
 
-const KEYS: [&str; 22] = [
+const KEYS: [&str; 23] = [
     "pushes",
     "handle_push_p50_ms",
     "handle_push_p99_ms",
@@ -19,6 +19,7 @@ const KEYS: [&str; 22] = [
     "cold_process_ms",
     "live_p50_ms",
     "live_p99_ms",
+    "live_checkpointed_p99_ms",
     "control_p50_ms",
     "control_p99_ms",
     "resume_p50_ms",
@@ -46,7 +47,10 @@ fn bench_alerts_reports_every_figure_and_each_trade_told_once() {
         );
     }
     assert_eq!(figures["delivered_once"], true, "{figures}");
-    assert_eq!(figures["events"], 20, "one event a live trade: {figures}");
+    assert_eq!(
+        figures["events"], 40,
+        "one event a live trade, plain and checkpointed: {figures}"
+    );
     assert!(
         figures["drops"].as_u64().is_some_and(|d| d > 0),
         "{figures}"
