@@ -8,6 +8,7 @@
 //! figures (see [`peak_rss_mb`]). Adding an area is one line in [`AREAS`]
 //! (and its `mod`).
 
+mod alerts;
 mod photo;
 mod qr;
 mod trades;
@@ -28,7 +29,7 @@ pub struct Area {
 }
 
 /// Every area, by name.
-pub const AREAS: &[Area] = &[photo::AREA, qr::AREA, trades::AREA];
+pub const AREAS: &[Area] = &[photo::AREA, qr::AREA, trades::AREA, alerts::AREA];
 
 /// What the command line asked for.
 pub struct Options {
@@ -63,6 +64,11 @@ impl Figure {
         }
     }
 
+    /// A yes-or-no figure: `true`/`false` in JSON, `yes`/`no` in the table.
+    pub fn flag(key: &'static str, value: bool, about: &'static str) -> Self {
+        Figure::new(key, Some(f64::from(u8::from(value))), FLAG, about)
+    }
+
     /// `measured / reference`, when both are there and the reference is not zero.
     pub fn ratio(
         key: &'static str,
@@ -77,6 +83,9 @@ impl Figure {
         Figure::new(key, value, "x", about)
     }
 }
+
+/// The unit of a yes-or-no figure ([`Figure::flag`]).
+const FLAG: &str = "y/n";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -129,6 +138,13 @@ pub fn run(args: Args) -> i32 {
         object.insert("area".into(), area.name.into());
         object.insert("build".into(), build.into());
         for f in &figures {
+            if f.unit == FLAG {
+                let value = f
+                    .value
+                    .map_or(serde_json::Value::Null, |v| (v != 0.0).into());
+                object.insert(f.key.into(), value);
+                continue;
+            }
             let value = f.value.map(round).map_or(serde_json::Value::Null, |v| {
                 // Whole figures (bytes) as integers, the others with decimals.
                 if v.fract() == 0.0 && v.abs() < 9.0e15 {
@@ -147,10 +163,13 @@ pub fn run(args: Args) -> i32 {
         );
         let width = figures.iter().map(|f| f.key.len()).max().unwrap_or(0);
         for f in &figures {
-            let value = f
-                .value
-                .map_or_else(|| "n/a".to_owned(), |v| format!("{}", round(v)));
-            println!("{:<width$}  {value:>12} {:<3}  {}", f.key, f.unit, f.about);
+            let value = match f.value {
+                None => "n/a".to_owned(),
+                Some(v) if f.unit == FLAG => if v != 0.0 { "yes" } else { "no" }.to_owned(),
+                Some(v) => format!("{}", round(v)),
+            };
+            let unit = if f.unit == FLAG { "" } else { f.unit };
+            println!("{:<width$}  {value:>12} {unit:<3}  {}", f.key, f.about);
         }
     }
     0

@@ -24,6 +24,7 @@ use merchant_contract::wire::sandbox as sbx;
 use merchant_core::money::{Amount, Channel};
 use merchant_core::platform::Call;
 use merchant_core::store::{DB_FILE, Db, FileSecretStore, SecretStore, merchant_dir};
+use merchant_core::trades::hook::TradeHook;
 use merchant_core::trades::query::{self, TradeFilter};
 use merchant_core::trades::summary::SummaryRange;
 use merchant_core::trades::{Trade, TradeKind, TradeStatus, feed, sync};
@@ -55,18 +56,19 @@ const PAGE: u32 = 50;
 /// Timed runs of each page (first and second) of each mix.
 const PAGE_RUNS: usize = 15;
 
-/// What the parent hands the sync child.
-#[derive(Serialize, Deserialize)]
-struct ChildInput {
-    data_dir: String,
-    keys_dir: String,
-    platform_url: String,
-    platform_pin: Option<String>,
-    platform_public_key: String,
+/// What the parent hands the sync child: where the core keeps its data and
+/// keys, and the platform.
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) struct ChildInput {
+    pub(super) data_dir: String,
+    pub(super) keys_dir: String,
+    pub(super) platform_url: String,
+    pub(super) platform_pin: Option<String>,
+    pub(super) platform_public_key: String,
 }
 
 impl ChildInput {
-    fn config(&self) -> CoreConfig {
+    pub(super) fn config(&self) -> CoreConfig {
         CoreConfig {
             data_dir: self.data_dir.clone(),
             platform_url: self.platform_url.clone(),
@@ -78,14 +80,14 @@ impl ChildInput {
         }
     }
 
-    fn secrets(&self) -> Result<Arc<dyn SecretStore>, String> {
+    pub(super) fn secrets(&self) -> Result<Arc<dyn SecretStore>, String> {
         let store: Arc<dyn SecretStore> =
             FileSecretStore::new(self.keys_dir.clone()).map_err(|e| e.to_string())?;
         Ok(store)
     }
 }
 
-fn err(e: impl std::fmt::Display) -> String {
+pub(super) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
@@ -124,50 +126,14 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
 
     // The shop: signed in, active, one terminal, a year of trades.
     let core = MerchantCore::new(input.config(), input.secrets()?).map_err(err)?;
-    let merchant_id = rt.block_on(shop(&core, &platform))?;
-    // Seeded in parts, each well within one call's timeout; the days are left
-    // unsettled so that every part may add to them.
-    let mut records = 0;
-    let mut left = rows;
-    while left > 0 {
-        let count = left.min(SEED_PART);
-        let part: SeededTrades = rt
-            .block_on(control_call(
-                &platform,
-                DEFAULT_APP_ID,
-                Call::post_json(
-                    "/sandbox/trades/seed",
-                    &serde_json::json!({"merchant_id": merchant_id, "count": count, "days": DAYS, "settle": false}),
-                ),
-            ))
-            .map_err(err)?;
-        records += part.trades + part.reversals;
-        left -= count;
-    }
+    let merchant_id = rt.block_on(shop(&core, &platform, PHONE))?;
+    let records = rt.block_on(seed_year(&platform, &merchant_id, rows))?;
 
-    // The feed's pages as the platform sends them: JSON, signed.
-    let signer = PlatformSigner::from_pkcs8(SANDBOX_PLATFORM_KEY_PKCS8).map_err(err)?;
-    let mut pages: Vec<(ResponseSignature, Vec<u8>)> = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = rt
-            .block_on(core.fetch_trade_changes(after, FEED_PAGE))
-            .map_err(err)?;
-        after = page.next_after;
-        let more = page.has_more;
-        let body = serde_json::to_vec(&page).map_err(err)?;
-        let signature = signer
-            .sign_response(DEFAULT_APP_ID, chrono::Utc::now().timestamp(), &body)
-            .map_err(err)?;
-        pages.push((signature, body));
-        if !more {
-            break;
-        }
-    }
+    let pages = signed_pages(&rt, &core)?;
     drop(core);
 
     let key = PlatformPublicKey::from_base64(&platform.public_key).map_err(err)?;
-    let ingest_s = ingest(&pages, &key, &dir.path().join("ingest.db"))?;
+    let ingest_s = ingest(&pages, &key, &dir.path().join("ingest.db"), None)?;
     let raw_s = raw_insert(&pages, &dir.path().join("raw.db"))?;
     drop(pages);
 
@@ -299,18 +265,23 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
     ])
 }
 
-/// Signs the bench's merchant in, activates it and binds a free terminal.
-async fn shop(core: &MerchantCore, platform: &Platform) -> Result<String, String> {
-    core.request_sms_code(PHONE.to_owned()).await.map_err(err)?;
+/// Signs the bench's merchant (`phone`) in, activates it and binds a free
+/// terminal.
+pub(super) async fn shop(
+    core: &MerchantCore,
+    platform: &Platform,
+    phone: &str,
+) -> Result<String, String> {
+    core.request_sms_code(phone.to_owned()).await.map_err(err)?;
     let sms: sbx::Sms = control_get(
         platform,
         DEFAULT_APP_ID,
-        &format!("/sandbox/sms?phone={PHONE}&purpose=sign_in"),
+        &format!("/sandbox/sms?phone={phone}&purpose=sign_in"),
     )
     .await
     .map_err(err)?;
     let me = core
-        .sign_in(PHONE.to_owned(), sms.code)
+        .sign_in(phone.to_owned(), sms.code)
         .await
         .map_err(err)?;
     control_call::<serde_json::Value>(
@@ -337,12 +308,70 @@ async fn shop(core: &MerchantCore, platform: &Platform) -> Result<String, String
     Ok(me.merchant_id)
 }
 
-/// Seconds to ingest every page the way sync does: verify the answer's
-/// signature, decode, check, apply with the cursor, a transaction a page.
-fn ingest(
+/// Seeds `rows` sales over a year ending yesterday on the sandbox (with
+/// the voids and refunds its generator makes); returns the records made.
+/// Seeded in parts, each well within one call's timeout; the days are left
+/// unsettled so that every part may add to them.
+pub(super) async fn seed_year(
+    platform: &Platform,
+    merchant_id: &str,
+    rows: usize,
+) -> Result<u64, String> {
+    let mut records = 0;
+    let mut left = rows;
+    while left > 0 {
+        let count = left.min(SEED_PART);
+        let part: SeededTrades = control_call(
+            platform,
+            DEFAULT_APP_ID,
+            Call::post_json(
+                "/sandbox/trades/seed",
+                &serde_json::json!({"merchant_id": merchant_id, "count": count, "days": DAYS, "settle": false}),
+            ),
+        )
+        .await
+        .map_err(err)?;
+        records += part.trades + part.reversals;
+        left -= count;
+    }
+    Ok(records)
+}
+
+/// The merchant's whole change feed from the platform through `core`'s
+/// session, each page as the platform sends it: JSON, signed.
+pub(super) fn signed_pages(
+    rt: &tokio::runtime::Runtime,
+    core: &MerchantCore,
+) -> Result<Vec<(ResponseSignature, Vec<u8>)>, String> {
+    let signer = PlatformSigner::from_pkcs8(SANDBOX_PLATFORM_KEY_PKCS8).map_err(err)?;
+    let mut pages = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = rt
+            .block_on(core.fetch_trade_changes(after, FEED_PAGE))
+            .map_err(err)?;
+        after = page.next_after;
+        let more = page.has_more;
+        let body = serde_json::to_vec(&page).map_err(err)?;
+        let signature = signer
+            .sign_response(DEFAULT_APP_ID, chrono::Utc::now().timestamp(), &body)
+            .map_err(err)?;
+        pages.push((signature, body));
+        if !more {
+            return Ok(pages);
+        }
+    }
+}
+
+/// Seconds to ingest every page into the store at `path` the way sync
+/// does: verify the answer's signature, decode, check, apply with the
+/// cursor (and `hook` on each record, as sync runs the protection
+/// detectors), a transaction a page.
+pub(super) fn ingest(
     pages: &[(ResponseSignature, Vec<u8>)],
     key: &PlatformPublicKey,
     path: &Path,
+    hook: Option<&dyn TradeHook>,
 ) -> Result<f64, String> {
     let db = Db::open(path).map_err(err)?;
     let start = Instant::now();
@@ -351,7 +380,7 @@ fn ingest(
         signature.verify(key, body).map_err(err)?;
         let page = feed::decode_page(body).map_err(err)?;
         after = db
-            .write(|tx| sync::ingest_page(tx, page, after))
+            .write(|tx| sync::ingest_page_with(tx, page, after, hook))
             .map_err(err)?
             .cursor;
     }
@@ -575,7 +604,7 @@ fn pages_timed(
 }
 
 /// The `p`-th percentile (nearest rank) of `times`.
-fn percentile(times: &[f64], p: f64) -> Option<f64> {
+pub(super) fn percentile(times: &[f64], p: f64) -> Option<f64> {
     if times.is_empty() {
         return None;
     }
