@@ -364,6 +364,14 @@ impl MerchantCore {
     }
 }
 
+/// The detectors as the phone runs them on every applied trade record, at
+/// sync and from events, for the tools that measure what they cost:
+/// `merchant bench alerts` ingests the same signed pages through
+/// `trades::sync::ingest_page_with` with this hook and without.
+pub fn protection_hook() -> Arc<dyn crate::trades::hook::TradeHook> {
+    Arc::new(ProtectionHook)
+}
+
 /// Applies trade event `event_type` in `conn` with the protection
 /// detectors on each of its records, in the same transaction; `seen` hears
 /// each record after the detectors.

@@ -22,7 +22,7 @@ pub mod validate;
 
 mod core;
 
-pub use crate::core::{CoreConfig, MerchantCore};
+pub use crate::core::{CoreConfig, MerchantCore, protection_hook};
 pub use error::{Lang, MerchantError, Problem};
 pub use money::{Amount, Channel, ChannelRate, Rate, RateTable};
 pub use store::SecretStore;

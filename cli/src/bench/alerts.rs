@@ -23,7 +23,7 @@
 //!   timed from before `MerchantCore::new` to the notification;
 //! - the detectors: the same signed feed pages ingested through
 //!   `trades::sync::ingest_page_with` with the protection detectors
-//!   (`alerts::detect::trade_hook`) and without, each into a copy of the
+//!   (`merchant_core::protection_hook`) and without, each into a copy of the
 //!   merchant's store as it stood before its first trade (its profile with
 //!   the merchant number and agreed rates, its terminal), so that every
 //!   detector runs.
@@ -41,7 +41,6 @@ use merchant_contract::domain::sandbox::InjectedTrades;
 use merchant_contract::envelope::{DeviceKey, PlatformPublicKey, SignedPush};
 use merchant_contract::wire::sandbox::{Disconnected, OutboxItem};
 use merchant_contract::wire::{Event, event_types};
-use merchant_core::alerts::detect;
 use merchant_core::alerts::stream::{AlertListener, StreamStatus};
 use merchant_core::alerts::{Alert, AlertKind};
 use merchant_core::platform::sse::StreamConfig;
@@ -220,7 +219,7 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
 
     // The detectors' cost: the same pages into copies of the same store,
     // with and without, taking turns (which goes first alternates).
-    let hook = detect::trade_hook();
+    let hook = merchant_core::protection_hook();
     let (mut with, mut without) = (Vec::new(), Vec::new());
     for i in 0..runs {
         let with_path = dir.path().join(format!("with-{i}.db"));

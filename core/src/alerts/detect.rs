@@ -517,15 +517,6 @@ fn record(conn: &Connection, f: Finding) -> Result<i64> {
     )
 }
 
-/// The detectors as the phone runs them on every applied trade record, at
-/// sync and from events (the composition root's hook, core.rs), for the
-/// tools that measure what they cost: `merchant bench alerts` ingests the
-/// same signed pages through `trades::sync::ingest_page_with` with this
-/// hook and without.
-pub fn trade_hook() -> std::sync::Arc<dyn crate::trades::hook::TradeHook> {
-    std::sync::Arc::new(crate::core::ProtectionHook)
-}
-
 #[cfg(test)]
 mod tests {
     //! On real stores in temporary directories, through the trades
