@@ -11,9 +11,17 @@
 //! The calls block on disk. They are short (a few pages), so capabilities
 //! may call them from the core's runtime; anything long belongs in
 //! `tokio::task::spawn_blocking`.
+//!
+//! The WAL is folded back into the main file off the writer's path: SQLite's
+//! automatic checkpoint runs inside whichever commit crosses 1000 WAL pages,
+//! so one write in about fifty (a push, a live event) waited 8–22 ms for it
+//! (`merchant bench alerts`). Instead the writer's WAL hook wakes a
+//! checkpointer thread with its own connection, which runs a `PASSIVE`
+//! checkpoint while writes go on. Without the thread (it could not start)
+//! the automatic checkpoint stays.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
@@ -53,11 +61,123 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
+/// WAL pages after which the checkpointer is woken (SQLite's own default
+/// for its automatic checkpoint).
+pub const CHECKPOINT_PAGES: i32 = 1000;
+
 /// One SQLite database: a writer and a read-only reader.
 pub struct Db {
     path: PathBuf,
     writer: Mutex<Option<Connection>>,
     reader: Mutex<Option<Connection>>,
+    checkpointer: Mutex<Option<Checkpointer>>,
+}
+
+/// What the writer's WAL hook and [`Db::close`] tell the checkpointer.
+#[derive(Default)]
+struct CheckpointState {
+    due: bool,
+    stop: bool,
+    /// Checkpoints run so far.
+    done: u64,
+}
+
+type Signal = Arc<(Mutex<CheckpointState>, Condvar)>;
+
+/// The thread that folds the WAL into the main file (see the module docs).
+struct Checkpointer {
+    signal: Signal,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts the thread on its own connection to `path`.
+    fn start(path: &Path) -> Result<Checkpointer> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let signal: Signal = Arc::default();
+        let theirs = signal.clone();
+        let thread = std::thread::Builder::new()
+            .name("merchant-checkpoint".to_owned())
+            .spawn(move || checkpoint_loop(&conn, &theirs))
+            .map_err(|e| Error::new(&IO).detail(format!("checkpointer: {e}")))?;
+        Ok(Checkpointer {
+            signal,
+            thread: Some(thread),
+        })
+    }
+
+    /// A wake for the writer's WAL hook.
+    fn waker(
+        &self,
+    ) -> impl FnMut(&mut rusqlite::hooks::Wal, std::os::raw::c_int) -> rusqlite::Result<()>
+    + Send
+    + 'static {
+        let signal = self.signal.clone();
+        move |_, pages| {
+            if pages >= CHECKPOINT_PAGES {
+                let (state, wake) = &*signal;
+                state.lock().unwrap_or_else(PoisonError::into_inner).due = true;
+                wake.notify_all();
+            }
+            Ok(())
+        }
+    }
+
+    /// Waits up to `timeout` until at least `n` checkpoints ran; how many
+    /// did.
+    #[cfg(test)]
+    fn wait_done(&self, n: u64, timeout: Duration) -> u64 {
+        let (state, wake) = &*self.signal;
+        let s = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (s, _) = wake
+            .wait_timeout_while(s, timeout, |s| s.done < n)
+            .unwrap_or_else(PoisonError::into_inner);
+        s.done
+    }
+
+    /// Stops the thread (a checkpoint under way completes) and closes its
+    /// connection.
+    fn stop(&mut self) {
+        let (state, wake) = &*self.signal;
+        state.lock().unwrap_or_else(PoisonError::into_inner).stop = true;
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn checkpoint_loop(conn: &Connection, signal: &Signal) {
+    let (state, wake) = &**signal;
+    loop {
+        {
+            let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+            while !s.due && !s.stop {
+                s = wake.wait(s).unwrap_or_else(PoisonError::into_inner);
+            }
+            if s.stop {
+                return;
+            }
+            s.due = false;
+        }
+        // PASSIVE: copies what no reader still needs, never waits for
+        // (or blocks) the writer; what is left goes at the next wake.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "WAL checkpoint not done; the next wake tries again");
+        }
+        state.lock().unwrap_or_else(PoisonError::into_inner).done += 1;
+        wake.notify_all();
+    }
 }
 
 impl std::fmt::Debug for Db {
@@ -100,10 +220,24 @@ impl Db {
         reader.pragma_update(None, "trusted_schema", false)?;
         reader.pragma_update(None, "query_only", true)?;
 
+        // The checkpointer takes over from SQLite's automatic checkpoint
+        // (setting a WAL hook replaces it).
+        let checkpointer = match Checkpointer::start(path) {
+            Ok(c) => {
+                writer.wal_hook(Some(c.waker()))?;
+                Some(c)
+            }
+            Err(e) => {
+                tracing::warn!(code = %e.code, "no checkpointer; SQLite checkpoints in the commits");
+                None
+            }
+        };
+
         Ok(Db {
             path: path.to_path_buf(),
             writer: Mutex::new(Some(writer)),
             reader: Mutex::new(Some(reader)),
+            checkpointer: Mutex::new(checkpointer),
         })
     }
 
@@ -146,11 +280,28 @@ impl Db {
         })
     }
 
+    /// Waits up to `timeout` until the checkpointer ran `n` checkpoints.
+    #[cfg(test)]
+    pub(crate) fn checkpoints_done(&self, n: u64, timeout: Duration) -> u64 {
+        self.checkpointer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, |c| c.wait_done(n, timeout))
+    }
+
     /// Closes both connections; every later call fails with `store.closed`.
     /// The last close checkpoints the WAL into the main file.
     pub fn close(&self) {
-        // Reader first: the writer's close then checkpoints and removes the WAL.
+        // Reader and checkpointer first: the writer's close then
+        // checkpoints and removes the WAL.
         drop(lock(&self.reader).take());
+        drop(
+            self.checkpointer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
         drop(lock(&self.writer).take());
     }
 }

@@ -467,3 +467,41 @@ fn the_upgrade_check_catches_lost_rows_and_diverging_schemas() {
         assert!(caught.is_err(), "the upgrade check missed {what}");
     }
 }
+
+/// A write that grows the WAL past [`CHECKPOINT_PAGES`] wakes the
+/// checkpointer, which folds it into the main file while both connections
+/// stay open (the commit itself does not checkpoint); closing still leaves
+/// no WAL behind.
+#[test]
+fn the_checkpointer_folds_a_grown_wal_into_the_file_off_the_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("m.db");
+    let db = Db::open(&path).unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    db.write(|tx| {
+        tx.execute_batch("CREATE TABLE blob_test (b BLOB NOT NULL)")?;
+        let mut insert = tx.prepare("INSERT INTO blob_test (b) VALUES (zeroblob(4000))")?;
+        for _ in 0..1500 {
+            insert.execute([])?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(db.checkpoints_done(1, Duration::from_secs(30)), 1);
+    let after = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        after >= before + 1500 * 4000,
+        "the rows are in the main file while open: {before} → {after}"
+    );
+    let n: i64 = db
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM blob_test", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(n, 1500);
+    // Small writes do not wake it.
+    db.write(|tx| Ok(tx.execute("INSERT INTO blob_test (b) VALUES (x'00')", [])?))
+        .unwrap();
+    assert_eq!(db.checkpoints_done(2, Duration::from_millis(200)), 1);
+    db.close();
+    let wal = path.with_extension("db-wal");
+    assert!(!wal.exists(), "the last close removes the WAL");
+}
