@@ -130,7 +130,6 @@ async fn each_trade_anomaly_is_told_live_once_acknowledged_and_not_told_again() 
     let listed_findings: HashSet<i64> = listed.iter().filter_map(|a| a.finding_id).collect();
     assert_eq!(listed.len(), listed_findings.len(), "one alert per finding");
     assert_eq!(listed_findings, once);
-    assert!(listed.iter().all(|a| a.delivered));
     // Broadcast off: the trades' own alerts stay silent.
     let trade_alerts: Vec<Alert> = bounded(core.alerts(500, None))
         .await
@@ -169,6 +168,15 @@ async fn each_trade_anomaly_is_told_live_once_acknowledged_and_not_told_again() 
         Some(plain[0].as_str()),
         "{next:?}"
     );
+    // Each was marked delivered after its callback: none waits to be told.
+    let protection: Vec<Alert> = bounded(core.alerts(500, None))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.protection)
+        .collect();
+    assert_eq!(protection.len(), once.len());
+    assert!(protection.iter().all(|a| a.delivered), "{protection:?}");
     sub.stop().await;
     sb.shutdown().await;
 }
