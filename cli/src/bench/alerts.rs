@@ -48,7 +48,7 @@ use merchant_core::platform::{Backoff, Call, PlatformClient, PlatformConfig};
 use merchant_core::session::{PushEvent, PushProvider};
 use merchant_core::store::{DB_FILE, merchant_dir};
 use merchant_core::{MerchantCore, MerchantError};
-use merchant_sandbox::{DEFAULT_APP_ID, Sandbox, SandboxConfig};
+use merchant_sandbox::DEFAULT_APP_ID;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -96,35 +96,13 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
     let pushes = rows.min(MOST_PUSHES);
     let live_trades = rows.min(MOST_LIVE);
     let runs = options.runs;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(err)?;
-    let dir = tempfile::tempdir().map_err(err)?;
-    let sandbox = rt
-        .block_on(Sandbox::start(SandboxConfig {
-            tls: true,
-            // As bench trades: the anti-abuse cap on a device's nonces would
-            // pace the control calls and the feed's pages.
-            nonces_per_device: 1_000_000,
-            nonce_capacity: 2_000_000,
-            ..SandboxConfig::default()
-        }))
-        .map_err(err)?;
-    let platform = Platform {
-        url: sandbox.base_url.clone(),
-        pin: sandbox.pin.clone(),
-        public_key: sandbox.platform_public_key.clone(),
-        embedded: None,
-    };
-    let input = ChildInput {
-        data_dir: dir.path().join("data").to_string_lossy().into_owned(),
-        keys_dir: dir.path().join("keys").to_string_lossy().into_owned(),
-        platform_url: platform.url.clone(),
-        platform_pin: platform.pin.clone(),
-        platform_public_key: platform.public_key.clone(),
-    };
+    let trades::Setup {
+        rt,
+        dir,
+        sandbox,
+        platform,
+        input,
+    } = trades::setup()?;
     let control = Control::new(&platform)?;
 
     // The shop, with a push token, subscribed; caught up with its own

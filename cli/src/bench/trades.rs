@@ -91,8 +91,21 @@ pub(super) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-fn run(options: &Options) -> Result<Vec<Figure>, String> {
-    let rows = options.rows.unwrap_or(DEFAULT_ROWS).clamp(1, 2_000_000);
+/// What a bench on the embedded sandbox starts from: its runtime, a
+/// scratch folder, the sandbox (TLS; the anti-abuse cap on a device's
+/// nonces, 600 live ones, about two signed requests a second, lifted so
+/// the figures are the core's and not the pacing's), and the phone's
+/// folders for the core and a child process. Destructure it in this order:
+/// the sandbox is dropped before its runtime.
+pub(super) struct Setup {
+    pub(super) rt: tokio::runtime::Runtime,
+    pub(super) dir: tempfile::TempDir,
+    pub(super) sandbox: merchant_sandbox::RunningSandbox,
+    pub(super) platform: Platform,
+    pub(super) input: ChildInput,
+}
+
+pub(super) fn setup() -> Result<Setup, String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -102,9 +115,6 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
     let sandbox = rt
         .block_on(Sandbox::start(SandboxConfig {
             tls: true,
-            // The sandbox's anti-abuse cap (600 live nonces a device, about
-            // two signed requests a second) would pace a million-row sync
-            // at two pages a second: lifted, so the figures are the core's.
             nonces_per_device: 1_000_000,
             nonce_capacity: 2_000_000,
             ..SandboxConfig::default()
@@ -123,8 +133,24 @@ fn run(options: &Options) -> Result<Vec<Figure>, String> {
         platform_pin: platform.pin.clone(),
         platform_public_key: platform.public_key.clone(),
     };
+    Ok(Setup {
+        rt,
+        dir,
+        sandbox,
+        platform,
+        input,
+    })
+}
 
-    // The shop: signed in, active, one terminal, a year of trades.
+fn run(options: &Options) -> Result<Vec<Figure>, String> {
+    let rows = options.rows.unwrap_or(DEFAULT_ROWS).clamp(1, 2_000_000);
+    let Setup {
+        rt,
+        dir,
+        sandbox,
+        platform,
+        input,
+    } = setup()?;
     let core = MerchantCore::new(input.config(), input.secrets()?).map_err(err)?;
     let merchant_id = rt.block_on(shop(&core, &platform, PHONE))?;
     let records = rt.block_on(seed_year(&platform, &merchant_id, rows))?;
