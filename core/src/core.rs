@@ -171,9 +171,7 @@ pub(crate) fn after_live_event(core: &Arc<MerchantCore>, event: &crate::session:
 pub(crate) async fn catch_up_after_gap(core: &Arc<MerchantCore>) -> Result<()> {
     use crate::trades::sync;
     let state = core.session_state();
-    let store = state.merchant_store().await?;
-    let feed = Arc::new(sync::PlatformFeed(state.clone()));
-    sync::sync_with(store, feed, None, sync::Budget::Full, core.trade_hook()).await?;
+    sync::from_platform(state.clone(), None, sync::Budget::Full, core.trade_hook()).await?;
     crate::terminals::refresh(&state).await?;
     crate::onboarding::sync::refresh(&state).await?;
     Ok(())
@@ -208,8 +206,7 @@ fn spawn_reconcile(core: &Arc<MerchantCore>, day: Option<String>) {
             if days.is_empty() {
                 return Ok(());
             }
-            let feed = Arc::new(sync::PlatformFeed(state.clone()));
-            sync::sync_with(store, feed, None, sync::Budget::Full, hook).await?;
+            sync::from_platform(state.clone(), None, sync::Budget::Full, hook).await?;
             for date in days {
                 if let Err(e) = settlement::reconcile(state.clone(), date).await {
                     tracing::debug!(code = %e.code, "settled day not reconciled in the background");
@@ -360,7 +357,7 @@ impl Drop for MerchantCore {
 impl MerchantCore {
     /// The hook the trades capability runs on every applied record.
     pub(crate) fn trade_hook(&self) -> Option<Arc<dyn crate::trades::hook::TradeHook>> {
-        Some(Arc::new(ProtectionHook))
+        Some(protection_hook())
     }
 }
 

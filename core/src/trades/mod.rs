@@ -184,11 +184,12 @@ mod sync_exports {
             let state = self.session_state();
             // The composition root's detectors run on every page (hook.rs).
             let hook = self.trade_hook();
-            self.run(async move {
-                let store = state.merchant_store().await?;
-                let feed = Arc::new(sync::PlatformFeed(state));
-                sync::sync_with(store, feed, listener, sync::Budget::Full, hook).await
-            })
+            self.run(sync::from_platform(
+                state,
+                listener,
+                sync::Budget::Full,
+                hook,
+            ))
             .await
         }
 
@@ -198,11 +199,12 @@ mod sync_exports {
         pub async fn catch_up_trades(&self) -> Result<TradeSyncReport, MerchantError> {
             let state = self.session_state();
             let hook = self.trade_hook();
-            self.run(async move {
-                let store = state.merchant_store().await?;
-                let feed = Arc::new(sync::PlatformFeed(state));
-                sync::sync_with(store, feed, None, sync::Budget::CATCH_UP, hook).await
-            })
+            self.run(sync::from_platform(
+                state,
+                None,
+                sync::Budget::CATCH_UP,
+                hook,
+            ))
             .await
         }
 

@@ -109,12 +109,24 @@ pub trait PageSource: Send + Sync + 'static {
 }
 
 /// The platform's change feed through the signed-in session.
-pub(crate) struct PlatformFeed(pub Arc<SessionState>);
+struct PlatformFeed(Arc<SessionState>);
 
 impl PageSource for PlatformFeed {
     fn fetch(&self, after: u64, limit: u32) -> BoxFuture<'_, Result<domain::TradeChanges>> {
         Box::pin(super::api::changes(&self.0, after, limit))
     }
+}
+
+/// Syncs the signed-in merchant's store from the platform's change feed
+/// within `budget`, `hook` on every record (see [`sync_with`]).
+pub async fn from_platform(
+    state: Arc<SessionState>,
+    listener: Option<Arc<dyn TradeSyncListener>>,
+    budget: Budget,
+    hook: Option<Arc<dyn TradeHook>>,
+) -> Result<TradeSyncReport> {
+    let store = state.merchant_store().await?;
+    sync_with(store, Arc::new(PlatformFeed(state)), listener, budget, hook).await
 }
 
 /// How long a full sync waits out the platform's request quota (429
